@@ -1,0 +1,86 @@
+"""Figures: reward per diffusion step, and the car U-maze picture (paper Fig. 4).
+
+matplotlib is imported inside the functions, with the non-interactive Agg backend, so that
+importing :mod:`mbd` has no side effects.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _reward_axes(ax, history) -> None:
+    k = np.arange(1, len(np.asarray(history.reward_mean)) + 1)
+    ax.plot(k, np.asarray(history.reward_mean), label="mean over samples")
+    best = np.asarray(history.reward_max, dtype=np.float64)
+    ax.plot(k, np.where(np.isfinite(best), best, np.nan), label="best feasible sample")
+    ax.set_xlabel("diffusion update (noise high to low)")
+    ax.set_ylabel("reward (mean per step)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+
+
+def plot_reward(history, path: str | Path, title: str = "") -> None:
+    """Draws the sample reward per diffusion update.
+
+    Args:
+        history: a :class:`~mbd.solver.StepInfo` of arrays of shape (K,).
+        path: PNG file to write.
+        title: figure title.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    _reward_axes(ax, history)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_car2d(problem, result, path: str | Path) -> None:
+    """Draws the car U-maze: discs, the path coloured by time, the demo, and the reward.
+
+    Args:
+        problem: the car2d :class:`~mbd.problem.Problem`.
+        result: its :class:`~mbd.solver.MBDResult`.
+        path: PNG file to write.
+    """
+    from mbd.tasks import car2d
+
+    plt = _pyplot()
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.8))
+    for c in car2d.CENTERS:
+        ax.add_patch(plt.Circle(tuple(c), car2d.RADIUS, color="0.55", alpha=0.8))
+    start = np.asarray(problem.init_state)[:2]
+    pos = np.concatenate([start[None], np.asarray(result.states)[:, :2]])
+    if problem.demo is not None:
+        ref = np.concatenate([start[None], np.asarray(problem.demo.reference)])
+        ax.plot(ref[:, 0], ref[:, 1], "--", color="tab:orange", lw=1.5, label="RRT demo")
+    ax.plot(pos[:, 0], pos[:, 1], color="0.3", lw=0.8, zorder=2)
+    sc = ax.scatter(pos[:, 0], pos[:, 1], c=np.arange(len(pos)) * car2d.DT, cmap="viridis",
+                    s=14, zorder=3)
+    fig.colorbar(sc, ax=ax, label="time (s)")
+    ax.plot(*start, "o", color="tab:blue", ms=9, label="start", zorder=4)
+    ax.plot(*car2d.GOAL, "*", color="tab:red", ms=15, label="goal", zorder=4)
+    ax.set_aspect("equal")
+    ax.set_xlim(-2.0, 2.0)
+    ax.set_ylim(-2.0, 2.0)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left", fontsize=8)
+    ax.set_title(f"car2d: reward {float(result.reward):.3f}")
+    _reward_axes(ax2, result.history)
+    ax2.set_title("sample reward per diffusion update")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,567 @@
+"""Model-Based Diffusion (Pan, Yi, Shi, Qu 2024, arXiv 2407.01573), Algorithms 1 and 2.
+
+One core serves generic optimization (Alg. 1, an :class:`~mbd.problem.Objective`) and
+trajectory optimization (Alg. 2, a :class:`~mbd.problem.Problem`). The solver is a
+factory of pure functions over an immutable state, as optax and evosax are::
+
+    solver = make_solver(problem, MBDConfig(num_samples=256))
+    result = solver.solve(jax.random.key(0))          # one jitted lax.scan
+    # or step by step:
+    state = solver.init(key)
+    state, info = solver.step(step_key, state)
+
+Two readings of the algorithm are offered (``MBDConfig.reading``):
+
+``"reference"`` (default) — what the authors' public code runs, which produced the
+    paper's Tables 2 and 3: start from the initial guess (zeros), sample around the
+    current estimate Ybar with standard deviation sqrt(1 - alpha_bar_i), clip to the
+    action box, and replace Ybar by the weighted mean, for i = N-1 .. 1 (N - 1 updates).
+    Substituting the score (Eq. 9b) into Eq. 6 and rescaling by sqrt(alpha_bar_{i-1})
+    gives exactly Ybar_{i-1} = weighted mean, so this is the same update, written in the
+    clean variable.
+``"paper"`` — Alg. 1/2 as printed: Y^N ~ N(0, I); at step i sample
+    N(Y^i / sqrt(alpha_bar_{i-1}), (1 / alpha_bar_{i-1} - 1) I) (Eq. 8), weight, take the
+    Monte Carlo score (Eq. 9b / 10c) and the score-ascent step (Eq. 6), for i = N .. 1. The
+    schedule then has N + 1 entries beta_0 .. beta_N (A.4.2).
+
+The reference reading is the default because it is what the published numbers were
+measured with, it starts deterministically from the user's guess, and its search noise
+(std at most sqrt(1 - alpha_bar_N) ~ 0.63) stays inside the action box, while the
+paper's starts from a random point and samples with std up to sqrt(1/alpha_bar - 1) ~ 0.8.
+
+Weights: w = p_J * p_g (Eq. 10d) with p_J = exp(normalized reward / lambda) and p_g the
+indicator that every constraint holds; with a demonstration, w = max(w_model, w_demo)
+(Eq. 13). Rewards that are NaN or infinite get weight 0; if no sample is feasible, the
+samples are weighted by their constraint violation instead (and the step is reported).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import Any, Literal, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from mbd.problem import Array, Objective, Problem, PyTree, Rollout, rollout
+from mbd.schedule import SCHEDULES, ScheduleName, make_schedule
+
+Reading = Literal["reference", "paper"]
+READINGS: tuple[str, ...] = ("reference", "paper")
+Normalization = Literal["zscore", "none"]
+NORMALIZATIONS: tuple[str, ...] = ("zscore", "none")
+InitName = Literal["auto", "zeros", "random"]
+INITS: tuple[str, ...] = ("auto", "zeros", "random")
+
+
+class ConfigError(ValueError):
+    """A hyper-parameter out of its valid range.
+
+    Attributes:
+        field: name of the offending :class:`MBDConfig` field (or other option).
+    """
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclasses.dataclass(frozen=True)
+class MBDConfig:
+    """Hyper-parameters of MBD. Defaults follow the paper (Table 4, A.4.2).
+
+    Attributes:
+        num_samples: Monte Carlo samples per diffusion step (Nsample; >= 1).
+        num_steps: diffusion steps N (>= 1; >= 2 for the reference reading).
+        temperature: lambda > 0 of p_J = exp(normalized reward / lambda) (Eq. 2).
+        schedule: beta schedule: linear (A.4.2), quadratic, or cosine.
+        beta_start: first beta, in (0, 1).
+        beta_end: last beta, in (0, 1).
+        reading: ``reference`` (authors' code; default) or ``paper`` (Alg. 1/2 as printed).
+        normalize: reward normalization before the temperature: ``zscore`` (batch
+            (r - mean) / std over feasible samples, std < 1e-4 taken as 1; the authors'
+            code) or ``none`` (raw rewards, p_J = exp(r / lambda) as in Eq. 2).
+        init: initial estimate: ``auto`` (zeros for reference, N(0, I) for paper),
+            ``zeros``, or ``random``; ``solve(key, init)`` with an array overrides it.
+        keep_iterates: also return the estimate after every diffusion step (for plots).
+    """
+
+    num_samples: int = 2048
+    num_steps: int = 100
+    temperature: float = 0.1
+    schedule: ScheduleName = "linear"
+    beta_start: float = 1e-4
+    beta_end: float = 1e-2
+    reading: Reading = "reference"
+    normalize: Normalization = "zscore"
+    init: InitName = "auto"
+    keep_iterates: bool = False
+
+    def __post_init__(self) -> None:
+        validate_config(self)
+
+    @property
+    def num_updates(self) -> int:
+        """Number of score-ascent updates: N (paper) or N - 1 (reference)."""
+        return self.num_steps if self.reading == "paper" else self.num_steps - 1
+
+
+def validate_config(config: MBDConfig) -> None:
+    """Checks every field; raises :class:`ConfigError` naming the field and the range."""
+
+    def is_int(v: Any) -> bool:
+        return isinstance(v, int | np.integer) and not isinstance(v, bool)
+
+    if not is_int(config.num_samples) or config.num_samples < 1:
+        raise ConfigError("num_samples", f"must be an integer >= 1 (got {config.num_samples})")
+    if config.reading not in READINGS:
+        raise ConfigError("reading", f"must be one of {', '.join(READINGS)} (got {config.reading})")
+    low = 2 if config.reading == "reference" else 1
+    if not is_int(config.num_steps) or config.num_steps < low:
+        raise ConfigError(
+            "num_steps",
+            f"must be an integer >= {low} for the {config.reading} reading "
+            f"(got {config.num_steps})",
+        )
+    t = config.temperature
+    if not (isinstance(t, int | float) and math.isfinite(t) and t > 0):
+        raise ConfigError("temperature", f"must be finite and > 0 (got {t})")
+    if config.schedule not in SCHEDULES:
+        raise ConfigError(
+            "schedule", f"must be one of {', '.join(SCHEDULES)} (got {config.schedule})"
+        )
+    for name in ("beta_start", "beta_end"):
+        b = getattr(config, name)
+        if not (isinstance(b, int | float) and math.isfinite(b) and 0 < b < 1):
+            raise ConfigError(name, f"must be finite and in (0, 1) (got {b})")
+    if config.normalize not in NORMALIZATIONS:
+        raise ConfigError(
+            "normalize", f"must be one of {', '.join(NORMALIZATIONS)} (got {config.normalize})"
+        )
+    if config.init not in INITS:
+        raise ConfigError("init", f"must be one of {', '.join(INITS)} (got {config.init})")
+
+
+# --------------------------------------------------------------------------------------
+# Weights (Eqs. 10d and 13)
+# --------------------------------------------------------------------------------------
+
+
+class Weights(NamedTuple):
+    """Normalized sample weights and what went into them.
+
+    Attributes:
+        weights: w_k / sum w, shape (B,); all zero when no sample has a finite reward.
+        log_weights: log w_k (unnormalized, -inf for weight 0), shape (B,).
+        feasible: samples with finite reward that satisfy every constraint, bool (B,).
+        valid: samples with a finite reward, bool (B,).
+        fallback: scalar bool, True when no sample was feasible and the weights rank the
+            valid samples by constraint violation instead.
+    """
+
+    weights: Array
+    log_weights: Array
+    feasible: Array
+    valid: Array
+    fallback: Array
+
+
+def _masked_moments(x: Array, mask: Array) -> tuple[Array, Array]:
+    """Mean and std of x over mask (std < 1e-4 replaced by 1, as the authors' code)."""
+    n = jnp.maximum(jnp.sum(mask), 1)
+    xm = jnp.where(mask, x, 0.0)
+    mean = jnp.sum(xm) / n
+    var = jnp.sum(jnp.where(mask, (x - mean) ** 2, 0.0)) / n
+    std = jnp.sqrt(var)
+    return mean, jnp.where(std < 1e-4, 1.0, std)
+
+
+def compute_weights(
+    reward: Array,
+    violation: Array,
+    config: MBDConfig,
+    demo_loglik: Array | None = None,
+    demo_reward: float | None = None,
+) -> Weights:
+    """Sample weights of one diffusion step: Eq. 10d, or Eq. 13 with a demonstration.
+
+    Args:
+        reward: per-sample score (mean per-step reward), shape (B,); may hold NaN/inf.
+        violation: per-sample total constraint violation (>= 0; 0 is feasible), (B,).
+        config: supplies temperature, normalization and reading.
+        demo_loglik: per-sample demonstration log-likelihood log p_demo in [-1, 0], (B,).
+        demo_reward: r_demo, the demonstration's own reward (p_J(Y_demo)).
+
+    Returns:
+        :class:`Weights`.
+    """
+    lam = config.temperature
+    valid = jnp.isfinite(reward) & jnp.isfinite(violation)
+    if demo_loglik is not None:
+        valid = valid & jnp.isfinite(demo_loglik)
+    feasible = valid & (violation <= 0.0)
+    fallback = ~jnp.any(feasible)
+    # p_g (Eq. 10d): only feasible samples count; with none feasible, rank the valid
+    # samples by how little they violate (a reported fallback, not in the paper).
+    pool = jnp.where(fallback, valid, feasible)
+    score = jnp.where(fallback, -violation, reward)
+    score = jnp.where(valid, score, 0.0)
+    if config.normalize == "zscore":
+        mu, sigma = _masked_moments(score, pool)
+    else:
+        mu, sigma = jnp.zeros(()), jnp.ones(())
+    neg_inf = jnp.array(-jnp.inf, dtype=score.dtype)
+    # log p_J + log p_g (Eq. 2, 10d), with J = -reward normalized by the batch.
+    log_w = jnp.where(pool, (score - mu) / sigma / lam, neg_inf)
+    if demo_loglik is not None:
+        if demo_reward is None:
+            raise ValueError("demo_reward is needed with demo_loglik")
+        q = jnp.where(valid, demo_loglik, 0.0)
+        if config.reading == "paper":
+            # w_demo = p_demo(Y) p_J(Y_demo) (Eq. 11-13): p_demo peaks at 1 on the demo.
+            log_demo = (q + demo_reward - mu) / sigma / lam
+            log_w = jnp.maximum(log_w, jnp.where(valid, log_demo, neg_inf))  # Eq. 13
+        else:
+            # Authors' code: demo likelihood shifted so the batch's best matches r_demo,
+            # max with the model term, then z-scored and divided by lambda once more.
+            qmax = jnp.max(jnp.where(valid, q, -jnp.inf))
+            log_demo = (q - qmax + demo_reward - mu) / sigma / lam
+            log_w = jnp.maximum(log_w, jnp.where(valid, log_demo, neg_inf))
+            m2, s2 = _masked_moments(jnp.where(valid, log_w, 0.0), valid & jnp.isfinite(log_w))
+            log_w = jnp.where(jnp.isfinite(log_w), (log_w - m2) / s2 / lam, neg_inf)
+    any_finite = jnp.any(jnp.isfinite(log_w))
+    safe = jnp.where(any_finite, log_w, 0.0)
+    w = jax.nn.softmax(safe)
+    w = jnp.where(any_finite, w, 0.0)
+    return Weights(weights=w, log_weights=log_w, feasible=feasible, valid=valid, fallback=fallback)
+
+
+# --------------------------------------------------------------------------------------
+# State, history, result
+# --------------------------------------------------------------------------------------
+
+
+@struct.dataclass
+class MBDState:
+    """Solver state: a pytree of arrays, so a solve scans and vmaps.
+
+    Attributes:
+        y: the diffusion iterate, shape ``shape``: Y^i (paper) or Ybar (reference).
+        mean: current estimate of the clean solution Ybar^(0) (normalized units).
+        step: number of updates done, int32 scalar.
+    """
+
+    y: Array
+    mean: Array
+    step: Array
+
+
+class StepInfo(NamedTuple):
+    """Diagnostics of one diffusion step (each a scalar; stacked to (K,) in a solve).
+
+    Attributes:
+        reward_mean: mean score of the samples with finite reward.
+        reward_max: best score among feasible samples (-inf if none).
+        feasible_fraction: share of samples that are feasible with finite reward.
+        valid_fraction: share of samples with finite reward.
+        fallback: no sample feasible; weighted by violation instead.
+        ess: effective sample size 1 / sum w^2 (0 when no sample was valid).
+        noise_std: sampling standard deviation of this step.
+    """
+
+    reward_mean: Array
+    reward_max: Array
+    feasible_fraction: Array
+    valid_fraction: Array
+    fallback: Array
+    ess: Array
+    noise_std: Array
+
+
+@struct.dataclass
+class MBDResult:
+    """What a solve returns.
+
+    Attributes:
+        z: the solution in the solver's normalized units, shape ``shape``.
+        solution: the solution in real units: controls (T, nu) for a Problem, y for an
+            Objective.
+        reward: score of the solution: mean per-step reward of the controls replayed open
+            loop (Problem) or fn(y) (Objective), scalar.
+        violation: total constraint violation of the solution (0 = feasible), scalar.
+        states: rollout states x_1 .. x_T (pytree, leading axis T), or None (Objective).
+        rewards: per-step rewards (T,) of the replay, or None (Objective).
+        history: :class:`StepInfo` with arrays of shape (K,), K = number of updates.
+        iterates: estimates after each update, (K, *shape) normalized, or None.
+    """
+
+    z: Array
+    solution: Array
+    reward: Array
+    violation: Array
+    states: PyTree
+    rewards: Array | None
+    history: StepInfo
+    iterates: Array | None
+
+
+class Evaluation(NamedTuple):
+    """Per-sample evaluation of a batch (B samples).
+
+    Attributes:
+        reward: (B,) scores; violation: (B,) constraint violation; demo_loglik: (B,) or None.
+    """
+
+    reward: Array
+    violation: Array
+    demo_loglik: Array | None
+
+
+class Solver(NamedTuple):
+    """The pure functions of one MBD solver (see :func:`make_solver`).
+
+    Attributes:
+        init: ``init(key, guess=None) -> MBDState``; guess in normalized units, ``shape``.
+        step: ``step(key, state) -> (state, StepInfo)``: one diffusion step.
+        solve: jitted ``solve(key, guess=None) -> MBDResult``: the whole diffusion.
+        evaluate: ``evaluate(z) -> Evaluation`` for a batch z of shape (B, *shape).
+        replay: ``replay(z) -> MBDResult`` fields for one normalized solution.
+        shape: shape of the decision variable.
+        num_updates: K, number of updates in ``solve``.
+    """
+
+    init: Callable[..., MBDState]
+    step: Callable[[Array, MBDState], tuple[MBDState, StepInfo]]
+    solve: Callable[..., MBDResult]
+    evaluate: Callable[[Array], Evaluation]
+    replay: Callable[[Array], tuple[Array, Array, Array, PyTree, Array | None]]
+    shape: tuple[int, ...]
+    num_updates: int
+
+
+# --------------------------------------------------------------------------------------
+# Problem adapters: a batch of normalized samples -> rewards, violations, demo terms
+# --------------------------------------------------------------------------------------
+
+
+def _problem_functions(problem: Problem):
+    demo = problem.demo
+
+    def one(z):
+        u = problem.controls(z)
+        ro: Rollout = rollout(problem, u)
+        reward = jnp.mean(ro.rewards)
+        q = None
+        if demo is not None:
+            obs = u if demo.observe is None else demo.observe(ro.states, u)
+            q = demo.log_likelihood(jnp.asarray(obs))
+        return reward, ro.violation, q, ro
+
+    def evaluate(zs):
+        reward, viol, q, _ = jax.vmap(one)(zs)
+        return Evaluation(reward=reward, violation=viol, demo_loglik=q)
+
+    def replay(z):
+        reward, viol, _, ro = one(z)
+        return problem.controls(z), reward, viol, ro.states, ro.rewards
+
+    return evaluate, replay, True
+
+
+def _objective_functions(obj: Objective):
+    demo = obj.demo
+
+    def one(z):
+        y = obj.decode(z)
+        reward = jnp.asarray(obj.fn(y)).reshape(())
+        if obj.constraint is None:
+            viol = jnp.zeros((), dtype=reward.dtype)
+        else:
+            viol = jnp.sum(jnp.maximum(jnp.asarray(obj.constraint(y)), 0.0))
+        q = None
+        if demo is not None:
+            obs = y if demo.observe is None else demo.observe(y)
+            q = demo.log_likelihood(jnp.asarray(obs))
+        return reward, viol, q
+
+    def evaluate(zs):
+        reward, viol, q = jax.vmap(one)(zs)
+        return Evaluation(reward=reward, violation=viol, demo_loglik=q)
+
+    def replay(z):
+        reward, viol, _ = one(z)
+        return obj.decode(z), reward, viol, None, None
+
+    return evaluate, replay, obj.bounded
+
+
+# --------------------------------------------------------------------------------------
+# The solver factory
+# --------------------------------------------------------------------------------------
+
+
+def make_solver(
+    problem: Problem | Objective,
+    config: MBDConfig | None = None,
+    progress: Callable[[int, StepInfo], None] | None = None,
+) -> Solver:
+    """Builds MBD's pure functions for one problem and configuration.
+
+    Args:
+        problem: a :class:`~mbd.problem.Problem` (Alg. 2) or
+            :class:`~mbd.problem.Objective` (Alg. 1).
+        config: hyper-parameters; ``MBDConfig()`` if None.
+        progress: optional host callback ``progress(k, info)`` run after each update k
+            (0-based) inside ``solve``, e.g. to drive a progress bar.
+
+    Returns:
+        A :class:`Solver`. ``solve`` is jitted: it compiles once for this problem and
+        config and reruns without recompiling.
+    """
+    config = MBDConfig() if config is None else config
+    validate_config(config)
+    if isinstance(problem, Problem):
+        evaluate, replay, bounded = _problem_functions(problem)
+    elif isinstance(problem, Objective):
+        evaluate, replay, bounded = _objective_functions(problem)
+    else:
+        raise TypeError(f"problem must be a Problem or an Objective (got {type(problem).__name__})")
+    shape = tuple(problem.shape)
+    demo = problem.demo
+    demo_reward = None if demo is None else float(demo.reward)
+    num_samples = config.num_samples
+    paper = config.reading == "paper"
+    K = config.num_updates
+
+    # Per-update coefficients, index k = 0 .. K-1 in the order the updates run.
+    if paper:
+        # beta_0 .. beta_N (A.4.2); update k is diffusion step i = N - k (Alg. 1, line 2).
+        sch = make_schedule(config.schedule, config.num_steps + 1, config.beta_start,
+                            config.beta_end)
+        i = np.arange(config.num_steps, 0, -1)
+        ab_prev = sch.alpha_bars[i - 1]
+        mean_scale = 1.0 / np.sqrt(ab_prev)  # Eq. 8 / Alg. 1 line 3: mean Y^i / sqrt(ab_{i-1})
+        noise_std = np.sqrt(1.0 / ab_prev - 1.0)  # covariance (1 / ab_{i-1} - 1) I
+        ab_i = sch.alpha_bars[i]
+        alpha_i = sch.alphas[i]
+        ab_start = float(sch.alpha_bars[-1])
+    else:
+        # beta_0 .. beta_{N-1}; updates i = N-1 .. 1, sampling Ybar + sqrt(1 - ab_i) eps.
+        sch = make_schedule(config.schedule, config.num_steps, config.beta_start,
+                            config.beta_end)
+        i = np.arange(config.num_steps - 1, 0, -1)
+        mean_scale = np.ones_like(i, dtype=np.float64)
+        noise_std = np.sqrt(1.0 - sch.alpha_bars[i])
+        ab_i = sch.alpha_bars[i]
+        alpha_i = sch.alphas[i]
+        ab_start = 1.0
+    coef = jnp.asarray(np.stack([mean_scale, noise_std, ab_i, alpha_i], axis=1), jnp.float32)
+
+    def init(key: Array, guess: Array | None = None) -> MBDState:
+        if guess is not None:
+            g = jnp.asarray(guess, jnp.float32)
+            if g.shape != shape:
+                raise ValueError(f"initial guess has shape {g.shape}, expected {shape}")
+            clean = g
+            y = clean * jnp.sqrt(ab_start)  # Eq. 3: Y^N ~ sqrt(ab_N) Y^(0)
+        elif config.init == "random" or (config.init == "auto" and paper):
+            y = jax.random.normal(key, shape, jnp.float32)  # Alg. 1 line 1: Y^N ~ N(0, I)
+            clean = y / jnp.sqrt(ab_start)
+        else:
+            clean = jnp.zeros(shape, jnp.float32)
+            y = clean
+        return MBDState(y=y, mean=clean, step=jnp.zeros((), jnp.int32))
+
+    def step(key: Array, state: MBDState) -> tuple[MBDState, StepInfo]:
+        k = jnp.clip(state.step, 0, K - 1)
+        c_mean, c_std, c_ab, c_alpha = coef[k]
+        center = state.y * c_mean
+        eps = jax.random.normal(key, (num_samples, *shape), jnp.float32)
+        samples = center + c_std * eps  # Alg. 1/2 line 3
+        if bounded:
+            samples = jnp.clip(samples, -1.0, 1.0)  # what the rollout actually applies
+        ev = evaluate(samples)  # Alg. 2 line 4: rollout -> dynamically feasible samples
+        wt = compute_weights(ev.reward, ev.violation, config, ev.demo_loglik, demo_reward)
+        any_w = jnp.any(wt.weights > 0)
+        ybar = jnp.tensordot(wt.weights, samples, axes=1)  # Eq. 9b / 10d / 13
+        ybar = jnp.where(any_w, ybar, center)  # nothing valid: keep the sampling mean
+        if paper:
+            score = -state.y / (1.0 - c_ab) + jnp.sqrt(c_ab) / (1.0 - c_ab) * ybar  # Eq. 10c
+            y_next = (state.y + (1.0 - c_ab) * score) / jnp.sqrt(c_alpha)  # Eq. 6
+        else:
+            y_next = ybar  # Eq. 6 with Eq. 10c, in the clean variable (see module doc)
+        new = MBDState(y=y_next, mean=ybar, step=state.step + 1)
+        n = jnp.float32(num_samples)
+        finite_r = jnp.where(wt.valid, ev.reward, 0.0)
+        info = StepInfo(
+            reward_mean=jnp.sum(finite_r) / jnp.maximum(jnp.sum(wt.valid), 1),
+            reward_max=jnp.max(jnp.where(wt.feasible, ev.reward, -jnp.inf)),
+            feasible_fraction=jnp.sum(wt.feasible) / n,
+            valid_fraction=jnp.sum(wt.valid) / n,
+            fallback=wt.fallback,
+            ess=jnp.where(any_w, 1.0 / jnp.sum(wt.weights**2), 0.0),
+            noise_std=c_std,
+        )
+        return new, info
+
+    def _solve(key: Array, guess: Array | None = None) -> MBDResult:
+        k_init, k_steps = jax.random.split(key)
+        state = init(k_init, guess)
+
+        def body(st, kk):
+            kk_i, kk_key = kk
+            st, info = step(kk_key, st)
+            if progress is not None:
+                jax.debug.callback(progress, kk_i, info)
+            return st, (info, st.mean if config.keep_iterates else None)
+
+        keys = jax.random.split(k_steps, K)
+        state, (history, iterates) = jax.lax.scan(body, state, (jnp.arange(K), keys))
+        solution, reward, viol, states, rewards = replay(state.mean)
+        return MBDResult(
+            z=state.mean,
+            solution=solution,
+            reward=reward,
+            violation=viol,
+            states=states,
+            rewards=rewards,
+            history=history,
+            iterates=iterates,
+        )
+
+    return Solver(
+        init=init,
+        step=step,
+        solve=jax.jit(_solve),
+        evaluate=evaluate,
+        replay=replay,
+        shape=shape,
+        num_updates=K,
+    )
+
+
+def solve(
+    problem: Problem | Objective,
+    config: MBDConfig | None = None,
+    key: Array | int = 0,
+    guess: Array | None = None,
+) -> MBDResult:
+    """Convenience: build a solver and run one solve.
+
+    Args:
+        problem: a Problem or Objective.
+        config: hyper-parameters (``MBDConfig()`` if None).
+        key: a JAX key or an integer seed.
+        guess: optional initial guess in normalized units, shape ``problem.shape``.
+
+    Returns:
+        :class:`MBDResult`.
+    """
+    if isinstance(key, int):
+        key = jax.random.key(key)
+    return make_solver(problem, config).solve(key, guess)

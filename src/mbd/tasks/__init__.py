@@ -1,0 +1,97 @@
+"""Registry of the paper's tasks: name -> :class:`TaskSpec`.
+
+A task builds a :class:`~mbd.problem.Problem` and carries the hyper-parameters
+recommended for it. Tasks that need a heavy simulator import it lazily inside ``make``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from mbd.problem import Problem
+from mbd.solver import MBDConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskSpec:
+    """A registered task.
+
+    Attributes:
+        name: registry key, as typed on the command line.
+        summary: one line for ``mbd tasks``.
+        make: ``make(horizon=..., demo=..., seed=...) -> Problem``.
+        config: recommended solver hyper-parameters.
+        horizon: recommended horizon T.
+        has_demo: whether ``demo=True`` is supported.
+        plot: optional ``plot(problem, result, path)`` that draws the task's picture.
+    """
+
+    name: str
+    summary: str
+    make: Callable[..., Problem]
+    config: MBDConfig
+    horizon: int
+    has_demo: bool = False
+    plot: Callable[..., None] | None = None
+
+
+_REGISTRY: dict[str, TaskSpec] = {}
+
+
+def register_task(spec: TaskSpec) -> TaskSpec:
+    """Adds a task to the registry (a name can be registered once).
+
+    Args:
+        spec: the task.
+
+    Returns:
+        The same spec.
+    """
+    if spec.name in _REGISTRY:
+        raise ValueError(f"task {spec.name!r} is already registered")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def get_task(name: str) -> TaskSpec:
+    """Looks a task up by name.
+
+    Raises:
+        KeyError: with the list of known tasks, when ``name`` is unknown.
+    """
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown task {name!r}; known tasks: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]
+
+
+def list_tasks() -> list[TaskSpec]:
+    """All registered tasks, sorted by name."""
+    return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+
+
+def _register_builtin() -> None:
+    from mbd.tasks import car2d
+
+    def plot_car2d(problem, result, path, history=None):
+        from mbd.plotting import plot_car2d as _plot
+
+        _plot(problem, result, path)
+
+    register_task(
+        TaskSpec(
+            name="car2d",
+            summary="kinematic car escaping a U-maze of 11 discs to a goal behind it "
+            "(pure JAX; --demo adds an RRT demonstration, Eq. 13)",
+            make=car2d.make,
+            config=MBDConfig(num_samples=2048, num_steps=100, temperature=0.1),
+            horizon=car2d.HORIZON,
+            has_demo=True,
+            plot=plot_car2d,
+        )
+    )
+
+
+_register_builtin()
+
+__all__ = ["TaskSpec", "get_task", "list_tasks", "register_task"]
