@@ -68,8 +68,9 @@ def plot_car2d(problem, result, path: str | Path) -> None:
         ref = np.concatenate([start[None], np.asarray(problem.demo.reference)])
         ax.plot(ref[:, 0], ref[:, 1], "--", color="tab:orange", lw=1.5, label="RRT demo")
     ax.plot(pos[:, 0], pos[:, 1], color="0.3", lw=0.8, zorder=2)
-    sc = ax.scatter(pos[:, 0], pos[:, 1], c=np.arange(len(pos)) * car2d.DT, cmap="viridis",
-                    s=14, zorder=3)
+    sc = ax.scatter(
+        pos[:, 0], pos[:, 1], c=np.arange(len(pos)) * car2d.DT, cmap="viridis", s=14, zorder=3
+    )
     fig.colorbar(sc, ax=ax, label="time (s)")
     ax.plot(*start, "o", color="tab:blue", ms=9, label="start", zorder=4)
     ax.plot(*car2d.GOAL, "*", color="tab:red", ms=15, label="goal", zorder=4)

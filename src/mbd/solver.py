@@ -37,9 +37,11 @@ samples are weighted by their constraint violation instead (and the step is repo
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Literal, NamedTuple
 
 import jax
@@ -69,6 +71,20 @@ class ConfigError(ValueError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+_VALIDATE = contextvars.ContextVar("mbd_validate_config", default=True)
+
+
+@contextlib.contextmanager
+def deferred_validation() -> Iterator[None]:
+    """Context in which :class:`MBDConfig` skips its checks (a CLI parses first, then
+    calls :func:`validate_config` itself to print a one-line error)."""
+    token = _VALIDATE.set(False)
+    try:
+        yield
+    finally:
+        _VALIDATE.reset(token)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,7 +119,8 @@ class MBDConfig:
     keep_iterates: bool = False
 
     def __post_init__(self) -> None:
-        validate_config(self)
+        if _VALIDATE.get():
+            validate_config(self)
 
     @property
     def num_updates(self) -> int:
@@ -441,8 +458,9 @@ def make_solver(
     # Per-update coefficients, index k = 0 .. K-1 in the order the updates run.
     if paper:
         # beta_0 .. beta_N (A.4.2); update k is diffusion step i = N - k (Alg. 1, line 2).
-        sch = make_schedule(config.schedule, config.num_steps + 1, config.beta_start,
-                            config.beta_end)
+        sch = make_schedule(
+            config.schedule, config.num_steps + 1, config.beta_start, config.beta_end
+        )
         i = np.arange(config.num_steps, 0, -1)
         ab_prev = sch.alpha_bars[i - 1]
         mean_scale = 1.0 / np.sqrt(ab_prev)  # Eq. 8 / Alg. 1 line 3: mean Y^i / sqrt(ab_{i-1})
@@ -452,8 +470,7 @@ def make_solver(
         ab_start = float(sch.alpha_bars[-1])
     else:
         # beta_0 .. beta_{N-1}; updates i = N-1 .. 1, sampling Ybar + sqrt(1 - ab_i) eps.
-        sch = make_schedule(config.schedule, config.num_steps, config.beta_start,
-                            config.beta_end)
+        sch = make_schedule(config.schedule, config.num_steps, config.beta_start, config.beta_end)
         i = np.arange(config.num_steps - 1, 0, -1)
         mean_scale = np.ones_like(i, dtype=np.float64)
         noise_std = np.sqrt(1.0 - sch.alpha_bars[i])

@@ -25,6 +25,8 @@ class TaskSpec:
         horizon: recommended horizon T.
         has_demo: whether ``demo=True`` is supported.
         plot: optional ``plot(problem, result, path)`` that draws the task's picture.
+        metrics: optional ``metrics(problem, result) -> dict`` of task-specific figures
+            (JSON-ready) for the run summary.
     """
 
     name: str
@@ -34,6 +36,7 @@ class TaskSpec:
     horizon: int
     has_demo: bool = False
     plot: Callable[..., None] | None = None
+    metrics: Callable[..., dict] | None = None
 
 
 _REGISTRY: dict[str, TaskSpec] = {}
@@ -73,7 +76,7 @@ def list_tasks() -> list[TaskSpec]:
 def _register_builtin() -> None:
     from mbd.tasks import car2d
 
-    def plot_car2d(problem, result, path, history=None):
+    def plot_car2d(problem, result, path):
         from mbd.plotting import plot_car2d as _plot
 
         _plot(problem, result, path)
@@ -88,6 +91,7 @@ def _register_builtin() -> None:
             horizon=car2d.HORIZON,
             has_demo=True,
             plot=plot_car2d,
+            metrics=car2d.metrics,
         )
     )
 

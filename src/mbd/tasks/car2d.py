@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -171,8 +172,9 @@ def rrt_demo(horizon: int = HORIZON, seed: int = 0, step: float = DEMO_STEP) -> 
     raise RuntimeError("RRT found no path in 50 seeds of 1000 iterations")
 
 
-def make(horizon: int = HORIZON, demo: bool = False, seed: int = 0,
-         constrained: bool = True) -> Problem:
+def make(
+    horizon: int = HORIZON, demo: bool = False, seed: int = 0, constrained: bool = True
+) -> Problem:
     """Builds the car U-maze problem.
 
     Args:
@@ -204,3 +206,28 @@ def make(horizon: int = HORIZON, demo: bool = False, seed: int = 0,
         demo=d,
         name="car2d",
     )
+
+
+def metrics(problem: Problem, result) -> dict:
+    """Task figures of a solved car2d problem.
+
+    Args:
+        problem: the problem.
+        result: its :class:`~mbd.solver.MBDResult` (states of shape (T, 3)).
+
+    Returns:
+        ``final_distance`` to the goal, ``reached_goal`` (within 0.2, where the reward
+        starts), ``min_clearance`` of every attempted step to the discs (negative: the
+        step tried to enter a disc), ``collision_free``.
+    """
+    states = np.asarray(result.states)
+    prev = np.concatenate([np.asarray(problem.init_state)[None], states[:-1]])
+    proposed = np.asarray(jax.vmap(rk4)(jnp.asarray(prev), jnp.asarray(result.solution)))
+    min_clear = float(np.min(np.asarray(clearance(jnp.asarray(proposed[:, :2])))))
+    dist = float(np.linalg.norm(states[-1, :2] - GOAL))
+    return {
+        "final_distance": dist,
+        "reached_goal": bool(dist <= 0.2),
+        "min_clearance": min_clear,
+        "collision_free": bool(min_clear >= 0.0),
+    }

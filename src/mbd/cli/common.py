@@ -1,0 +1,170 @@
+"""Shared pieces of the command line: one-line errors, atomic output folders, versions."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+EXIT_USAGE = 2
+
+
+class CLIError(Exception):
+    """A bad option value: printed as one line, exit code 2.
+
+    Attributes:
+        option: the option as typed, e.g. ``--temperature`` (or a positional's name).
+        message: what is wrong and the valid range.
+    """
+
+    def __init__(self, option: str, message: str):
+        super().__init__(f"{option}: {message}")
+        self.option = option
+        self.message = message
+
+
+def flag(field: str) -> str:
+    """Command-line spelling of a config field: ``num_samples`` -> ``--num-samples``."""
+    return "--" + field.replace("_", "-")
+
+
+def fail(prog: str, err: Exception) -> int:
+    """Prints ``prog: error: ...`` on one line to stderr and returns exit code 2."""
+    text = " ".join(str(err).split())
+    print(f"{prog}: error: {text}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def check_out_dir(path: Path) -> Path:
+    """Checks that an output folder can be created and written, and leaves no trace.
+
+    Missing folders are created to write a probe file, then removed again.
+
+    Args:
+        path: the folder (it may exist already, then it must be a writable folder).
+
+    Returns:
+        The absolute path.
+
+    Raises:
+        CLIError: naming ``--out`` when the folder cannot be created or written.
+    """
+    path = Path(path).expanduser().absolute()
+    if path.exists() and not path.is_dir():
+        raise CLIError("--out", f"{path} exists and is not a folder")
+    missing = []
+    probe = path
+    while not probe.exists():
+        missing.append(probe)
+        probe = probe.parent
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        raise CLIError("--out", f"cannot write to {path} ({e.strerror or e})") from None
+    finally:
+        for d in missing:  # deepest first
+            with contextlib.suppress(OSError):
+                d.rmdir()
+    return path
+
+
+@contextmanager
+def atomic_out_dir(path: Path) -> Iterator[Path]:
+    """Yields a temporary folder; on success its files are moved into ``path``.
+
+    Nothing is half-written: if the block raises, the temporary folder is removed and
+    ``path`` is left as it was.
+
+    Args:
+        path: the final output folder (created with its parents if missing).
+
+    Yields:
+        The temporary folder to write into.
+    """
+    path = check_out_dir(path)
+    path.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.partial-", dir=path.parent))
+    try:
+        yield tmp
+        for item in sorted(tmp.iterdir()):
+            dest = path / item.name
+            if dest.is_dir() and not dest.is_symlink():
+                shutil.rmtree(dest)
+            os.replace(item, dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def tyro_parse(cls: Any, default: Any, args: list[str], prog: str, description: str) -> Any:
+    """Parses options with tyro; its errors become one :class:`CLIError` line.
+
+    ``--help`` prints tyro's help and exits 0 as usual.
+
+    Raises:
+        CLIError: for an option tyro rejects (unknown option, bad type, bad choice).
+    """
+    import io
+    import re
+    from contextlib import redirect_stderr, redirect_stdout
+
+    import tyro
+
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            return tyro.cli(cls, default=default, args=args, prog=prog, description=description)
+    except SystemExit as e:
+        if not e.code:
+            sys.stdout.write(out.getvalue())
+            raise
+        text = re.sub(r"[\u2500-\u257f]|-{3,}", " ", err.getvalue() + out.getvalue())
+        text = text.split("Argument helptext:")[0]
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        lines = [ln for ln in lines if not ln.startswith("For full helptext")]
+        msg = " ".join(" ".join(lines).split())
+        opt = next((a for a in args if a.startswith("--") and a.split("=")[0] in msg), "options")
+        raise CLIError(opt.split("=")[0], msg or "could not parse the options") from None
+
+
+def versions() -> dict[str, str]:
+    """Versions of mbd, JAX, jaxlib, NumPy and Python, and the JAX backend."""
+    import jax
+    import jaxlib
+    import numpy as np
+
+    import mbd
+
+    return {
+        "mbd": mbd.__version__,
+        "jax": jax.__version__,
+        "jaxlib": jaxlib.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "backend": jax.default_backend(),
+        "device": str(jax.devices()[0].device_kind),
+    }
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Writes JSON with two-space indentation (NaN and inf written as null)."""
+
+    def clean(x):
+        if isinstance(x, float) and (x != x or x in (float("inf"), float("-inf"))):
+            return None
+        if isinstance(x, dict):
+            return {k: clean(v) for k, v in x.items()}
+        if isinstance(x, list | tuple):
+            return [clean(v) for v in x]
+        return x
+
+    Path(path).write_text(json.dumps(clean(data), indent=2) + "\n")

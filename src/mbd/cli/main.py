@@ -1,0 +1,61 @@
+"""``mbd``: the command line. ``mbd COMMAND --help`` documents each command."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from mbd.cli.common import CLIError, fail
+
+# name -> module under mbd.cli with ``SUMMARY`` and ``run(argv) -> int``.
+COMMANDS: dict[str, str] = {
+    "plan": "mbd.cli.plan",
+    "tasks": "mbd.cli.tasks",
+}
+
+
+def _usage() -> str:
+    import mbd
+
+    lines = [
+        f"mbd {mbd.__version__}: Model-Based Diffusion for trajectory optimization",
+        "",
+        "usage: mbd COMMAND [options]",
+        "",
+        "commands:",
+    ]
+    for name, mod in COMMANDS.items():
+        lines.append(f"  {name:<10} {importlib.import_module(mod).SUMMARY}")
+    lines += ["", "`mbd COMMAND --help` shows a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the command line.
+
+    Args:
+        argv: arguments without the program name (``sys.argv[1:]`` if None).
+
+    Returns:
+        Exit code: 0 on success, 2 for a usage error.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0 if argv else 2
+    if argv[0] == "--version":
+        import mbd
+
+        print(mbd.__version__)
+        return 0
+    name = argv[0]
+    if name not in COMMANDS:
+        return fail(
+            "mbd",
+            CLIError("COMMAND", f"unknown command {name!r}; choose one of {', '.join(COMMANDS)}"),
+        )
+    return importlib.import_module(COMMANDS[name]).run(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

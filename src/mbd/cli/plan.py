@@ -1,0 +1,180 @@
+"""``mbd plan TASK [options]``: plan one task with MBD and save the result.
+
+Writes ``DIR/summary.json``, ``DIR/trajectory.npz`` (``controls`` (H, nu), ``states``),
+``DIR/reward.png`` and, for tasks with a picture (car2d), ``DIR/plan.png``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import tyro
+
+from mbd.cli.common import (
+    CLIError,
+    atomic_out_dir,
+    check_out_dir,
+    fail,
+    flag,
+    tyro_parse,
+    write_json,
+)
+from mbd.solver import ConfigError, MBDConfig, deferred_validation, validate_config
+from mbd.tasks import get_task, list_tasks
+
+SUMMARY = "plan a task with MBD; writes summary.json, trajectory.npz and plots to --out"
+
+
+@dataclasses.dataclass(frozen=True)
+class PlanOptions:
+    """Options of ``mbd plan``. Solver defaults shown are the task's recommendation."""
+
+    out: Path | None = None
+    """output folder; None writes to runs/TASK[-demo]-sSEED"""
+    demo: bool = False
+    """use the task's demonstration (demonstration-augmented weighting, Eq. 13)"""
+    seed: int = 0
+    """random seed of the solve (and of the task's demo planner)"""
+    horizon: int = 50
+    """planning horizon H (control steps)"""
+    quiet: bool = False
+    """no progress display"""
+    solver: Annotated[MBDConfig, tyro.conf.OmitArgPrefixes] = dataclasses.field(
+        default_factory=MBDConfig
+    )
+    """solver hyper-parameters"""
+
+
+def _usage() -> str:
+    lines = [
+        "usage: mbd plan TASK [options]   (mbd plan TASK --help lists the options)",
+        "",
+        "tasks:",
+    ]
+    lines += [f"  {t.name:<18} {t.summary}" for t in list_tasks()]
+    return "\n".join(lines)
+
+
+def parse(argv: list[str]) -> tuple[str, PlanOptions]:
+    """Parses ``TASK [options]``; raises :class:`CLIError` for a bad value."""
+    if not argv or argv[0].startswith("-"):
+        if argv and argv[0] in ("-h", "--help"):
+            print(_usage())
+            raise SystemExit(0)
+        raise CLIError("TASK", "missing; give a task name first (see `mbd tasks`)")
+    name, rest = argv[0], argv[1:]
+    try:
+        task = get_task(name)
+    except KeyError as e:
+        raise CLIError("TASK", str(e.args[0])) from None
+    default = PlanOptions(horizon=task.horizon, solver=task.config)
+    with deferred_validation():
+        opts = tyro_parse(
+            PlanOptions, default, rest, f"mbd plan {name}", f"Plan {name} with MBD: {task.summary}."
+        )
+    try:
+        validate_config(opts.solver)
+    except ConfigError as e:
+        raise CLIError(flag(e.field), e.message) from None
+    if opts.horizon < 1:
+        raise CLIError("--horizon", f"must be an integer >= 1 (got {opts.horizon})")
+    if opts.seed < 0:
+        raise CLIError("--seed", f"must be an integer >= 0 (got {opts.seed})")
+    if opts.demo and not task.has_demo:
+        raise CLIError("--demo", f"task {name!r} has no demonstration")
+    if opts.out is None:
+        out = Path("runs") / f"{name}{'-demo' if opts.demo else ''}-s{opts.seed}"
+        opts = dataclasses.replace(opts, out=out)
+    check_out_dir(opts.out)
+    return name, opts
+
+
+def _save_states(arrays: dict, states) -> None:
+    import jax
+
+    leaves = jax.tree_util.tree_leaves_with_path(states)
+    if len(leaves) == 1 and not leaves[0][0]:
+        arrays["states"] = np.asarray(leaves[0][1])
+        return
+    for path, leaf in leaves:
+        arrays["states" + jax.tree_util.keystr(path)] = np.asarray(leaf)
+
+
+def run(argv: list[str]) -> int:
+    """Entry point of ``mbd plan``; returns the exit code."""
+    prog = "mbd plan"
+    try:
+        name, opts = parse(argv)
+    except CLIError as e:
+        return fail(prog, e)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from mbd.plotting import plot_reward
+    from mbd.runner import plan_task
+
+    task = get_task(name)
+    console = Console(stderr=True, quiet=opts.quiet)
+    cfg = opts.solver
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("reward {task.fields[reward]}"),
+        console=console,
+        transient=False,
+        disable=opts.quiet,
+    )
+    bar = progress.add_task(f"compiling {name}", total=cfg.num_updates, reward="-")
+
+    def on_step(k, info):
+        progress.update(bar, completed=int(k) + 1, reward=f"{float(info.reward_mean):.3f}")
+
+    def on_compiled(seconds):
+        progress.update(bar, description=f"diffusing {name} (compiled in {seconds:.1f}s)")
+
+    with progress:
+        outcome = plan_task(
+            task,
+            cfg,
+            seed=opts.seed,
+            horizon=opts.horizon,
+            demo=opts.demo,
+            progress=on_step,
+            on_compiled=on_compiled,
+        )
+    from mbd.cli.common import versions
+
+    summary = dict(outcome.summary)
+    summary["versions"] = versions()
+    res = outcome.result
+    with atomic_out_dir(opts.out) as tmp:
+        write_json(tmp / "summary.json", summary)
+        arrays = {
+            "controls": np.asarray(res.solution),
+            "z": np.asarray(res.z),
+            "rewards": np.asarray(res.rewards),
+        }
+        _save_states(arrays, res.states)
+        np.savez(tmp / "trajectory.npz", **arrays)
+        plot_reward(res.history, tmp / "reward.png", title=f"{name}: MBD sample reward")
+        if task.plot is not None:
+            task.plot(outcome.problem, res, tmp / "plan.png")
+    s = summary
+    extra = "".join(
+        f", {k} {v:.3f}" if isinstance(v, float) else f", {k} {v}"
+        for k, v in s.get("metrics", {}).items()
+    )
+    console.print(
+        f"{name}: final reward {s['final_reward']:.4f}{extra}; "
+        f"compile {s['compile_seconds']:.1f}s, "
+        f"solve {s['solve_seconds']:.1f}s, {s['env_steps']:,} env steps -> {opts.out}",
+        highlight=False,
+    )
+    if opts.quiet:
+        print(f"{s['final_reward']:.6f}", file=sys.stdout)
+    return 0
