@@ -14,12 +14,15 @@ from mbd.problem import Demo, Objective, Problem, Rollout, make_problem, rollout
 from mbd.schedule import Schedule, make_schedule
 from mbd.solver import (
     ConfigError,
+    Evaluation,
+    Evaluator,
     MBDConfig,
     MBDResult,
     MBDState,
     Solver,
     StepInfo,
     compute_weights,
+    make_evaluator,
     make_solver,
     solve,
 )
@@ -29,6 +32,8 @@ __version__ = "0.1.0"
 __all__ = [
     "ConfigError",
     "Demo",
+    "Evaluation",
+    "Evaluator",
     "MBDConfig",
     "MBDResult",
     "MBDState",
@@ -40,6 +45,7 @@ __all__ = [
     "StepInfo",
     "__version__",
     "compute_weights",
+    "make_evaluator",
     "make_problem",
     "make_schedule",
     "make_solver",

@@ -339,6 +339,24 @@ class Evaluation(NamedTuple):
     demo_loglik: Array | None
 
 
+class Evaluator(NamedTuple):
+    """How a solver scores normalized samples of one problem (see :func:`make_evaluator`).
+
+    Attributes:
+        evaluate: ``evaluate(z) -> Evaluation`` for a batch z of shape (B, *shape).
+        replay: ``replay(z) -> (solution, reward, violation, states, rewards)`` for one
+            normalized z: real-unit solution, scalar score, scalar violation, rollout
+            states (or None) and per-step rewards (T,) (or None).
+        bounded: whether samples live in the box [-1, 1] (and are clipped to it).
+        shape: shape of the decision variable.
+    """
+
+    evaluate: Callable[[Array], Evaluation]
+    replay: Callable[[Array], tuple[Array, Array, Array, PyTree, Array | None]]
+    bounded: bool
+    shape: tuple[int, ...]
+
+
 class Solver(NamedTuple):
     """The pure functions of one MBD solver (see :func:`make_solver`).
 
@@ -388,6 +406,29 @@ def _problem_functions(problem: Problem):
         return problem.controls(z), reward, viol, ro.states, ro.rewards
 
     return evaluate, replay, True
+
+
+def make_evaluator(problem: Problem | Objective) -> Evaluator:
+    """Builds the batch evaluation of a problem, shared by MBD and the baselines.
+
+    For a :class:`~mbd.problem.Problem`, each sample z (T, nu) in [-1, 1] is mapped to
+    real controls and rolled out (``lax.scan`` over time, ``vmap`` over samples; Alg. 2
+    line 4); its score is the mean per-step reward. For an
+    :class:`~mbd.problem.Objective`, the score is ``fn(decode(z))``.
+
+    Args:
+        problem: a Problem or an Objective.
+
+    Returns:
+        :class:`Evaluator`.
+    """
+    if isinstance(problem, Problem):
+        evaluate, replay, bounded = _problem_functions(problem)
+    elif isinstance(problem, Objective):
+        evaluate, replay, bounded = _objective_functions(problem)
+    else:
+        raise TypeError(f"problem must be a Problem or an Objective (got {type(problem).__name__})")
+    return Evaluator(evaluate=evaluate, replay=replay, bounded=bounded, shape=tuple(problem.shape))
 
 
 def _objective_functions(obj: Objective):
@@ -442,13 +483,7 @@ def make_solver(
     """
     config = MBDConfig() if config is None else config
     validate_config(config)
-    if isinstance(problem, Problem):
-        evaluate, replay, bounded = _problem_functions(problem)
-    elif isinstance(problem, Objective):
-        evaluate, replay, bounded = _objective_functions(problem)
-    else:
-        raise TypeError(f"problem must be a Problem or an Objective (got {type(problem).__name__})")
-    shape = tuple(problem.shape)
+    evaluate, replay, bounded, shape = make_evaluator(problem)
     demo = problem.demo
     demo_reward = None if demo is None else float(demo.reward)
     num_samples = config.num_samples
