@@ -29,6 +29,13 @@ measured with, it starts deterministically from the user's guess, and its search
 (std at most sqrt(1 - alpha_bar_N) ~ 0.63) stays inside the action box, while the
 paper's starts from a random point and samples with std up to sqrt(1/alpha_bar - 1) ~ 0.8.
 
+The readings also differ with a demonstration. The paper's Eq. 13 lets the demo term
+p_demo(Y) p_J(Y_demo) win only where it beats p_J(Y), i.e. for samples already close to
+the demonstration; the reference reading shifts the demo term so that the batch's
+closest sample always scores r_demo, which keeps pulling towards the demonstration when
+the reward is flat. On car2d (zero reward until 0.2 m from the goal) this is the
+difference between reaching the goal (reference) and not moving towards it (paper).
+
 Weights: w = p_J * p_g (Eq. 10d) with p_J = exp(normalized reward / lambda) and p_g the
 indicator that every constraint holds; with a demonstration, w = max(w_model, w_demo)
 (Eq. 13). Rewards that are NaN or infinite get weight 0; if no sample is feasible, the

@@ -1,0 +1,354 @@
+"""The MBD solver: weights and updates against hand-computed values, reductions,
+convergence, robustness (NaN, infeasible batches), determinism and compilation."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import mbd
+from mbd.schedule import make_schedule
+from mbd.solver import ConfigError, MBDConfig, compute_weights, make_solver
+
+
+def softmax(x):
+    x = np.asarray(x, dtype=np.float64)
+    e = np.exp(x - x.max())
+    return e / e.sum()
+
+
+# --------------------------------------------------------------------------------------
+# Weights (Eq. 10d, 13)
+# --------------------------------------------------------------------------------------
+
+
+def test_weights_zscore_hand_values():
+    cfg = MBDConfig(temperature=1.0)
+    w = compute_weights(jnp.array([0.0, 1.0, 2.0]), jnp.zeros(3), cfg)
+    z = np.array([-1.0, 0.0, 1.0]) / math.sqrt(2.0 / 3.0)  # (r - mean) / std
+    np.testing.assert_allclose(w.weights, softmax(z), rtol=1e-5)
+
+
+def test_weights_raw_rewards_with_temperature():
+    cfg = MBDConfig(temperature=0.5, normalize="none")
+    w = compute_weights(jnp.array([0.0, 1.0, 2.0]), jnp.zeros(3), cfg)
+    np.testing.assert_allclose(w.weights, softmax([0.0, 2.0, 4.0]), rtol=1e-5)
+
+
+def test_constraints_exclude_infeasible_samples():
+    cfg = MBDConfig(temperature=1.0)
+    w = compute_weights(jnp.array([0.0, 5.0, 2.0]), jnp.array([0.0, 0.3, 0.0]), cfg)
+    assert float(w.weights[1]) == 0.0  # p_g = 0 (Eq. 10d)
+    assert not bool(w.fallback)
+    # The normalization is over feasible samples only: z = (+-1) for rewards 0 and 2.
+    np.testing.assert_allclose(np.asarray(w.weights)[[0, 2]], softmax([-1.0, 1.0]), rtol=1e-5)
+
+
+def test_nan_and_inf_rewards_get_zero_weight():
+    cfg = MBDConfig(temperature=1.0)
+    w = compute_weights(jnp.array([np.nan, 0.0, np.inf, 2.0, -np.inf]), jnp.zeros(5), cfg)
+    np.testing.assert_array_equal(np.asarray(w.weights)[[0, 2, 4]], 0.0)
+    np.testing.assert_allclose(np.asarray(w.weights)[[1, 3]], softmax([-1.0, 1.0]), rtol=1e-5)
+    assert np.all(np.isfinite(np.asarray(w.weights)))
+
+
+def test_all_infeasible_batch_falls_back_to_least_violation():
+    cfg = MBDConfig(temperature=1.0)
+    w = compute_weights(jnp.array([3.0, 1.0, 2.0]), jnp.array([1.0, 2.0, 3.0]), cfg)
+    assert bool(w.fallback)
+    assert np.all(np.diff(np.asarray(w.weights)) < 0)  # less violation, more weight
+    np.testing.assert_allclose(np.sum(w.weights), 1.0, rtol=1e-6)
+
+
+def test_all_nan_batch_gives_zero_weights():
+    cfg = MBDConfig()
+    w = compute_weights(jnp.full(4, jnp.nan), jnp.zeros(4), cfg)
+    np.testing.assert_array_equal(w.weights, 0.0)
+
+
+def test_demo_weight_paper_reading_hand_values():
+    # Eq. 13: w = max(p_J(Y), p_demo(Y) p_J(Y_demo)); raw rewards, lambda = 1.
+    cfg = MBDConfig(temperature=1.0, normalize="none", reading="paper")
+    q = jnp.array([-1.0, 0.0])  # log p_demo of the two samples
+    w = compute_weights(jnp.zeros(2), jnp.zeros(2), cfg, q, demo_reward=0.5)
+    # log w = max([0, 0], q + 0.5) = [0, 0.5]
+    np.testing.assert_allclose(w.weights, softmax([0.0, 0.5]), rtol=1e-5)
+
+
+def test_demo_weight_reference_reading_hand_values():
+    cfg = MBDConfig(temperature=1.0, reading="reference")
+    q = jnp.array([-1.0, 0.0])
+    w = compute_weights(jnp.zeros(2), jnp.zeros(2), cfg, q, demo_reward=0.5)
+    # Equal rewards: std < 1e-4 -> 1, mean 0. Demo term q - max q + 0.5 = [-0.5, 0.5];
+    # max with model term [0, 0] -> [0, 0.5]; z-scored -> [-1, 1]; / lambda.
+    np.testing.assert_allclose(w.weights, softmax([-1.0, 1.0]), rtol=1e-5)
+
+
+# --------------------------------------------------------------------------------------
+# One update against the hand-computed one (Alg. 1/2, Eqs. 6, 8, 9)
+# --------------------------------------------------------------------------------------
+
+
+def quad_objective():
+    return mbd.Objective(
+        fn=lambda y: -jnp.sum((y - jnp.array([0.2, -0.4])) ** 2), shape=(2,), low=-1, high=1
+    )
+
+
+def test_reference_update_is_weighted_mean_of_clipped_samples():
+    obj = quad_objective()
+    cfg = MBDConfig(num_samples=5, num_steps=4, temperature=0.5, reading="reference")
+    solver = make_solver(obj, cfg)
+    state = solver.init(jax.random.key(0), jnp.array([0.9, -0.3]))
+    key = jax.random.key(7)
+    new, info = solver.step(key, state)
+    # By hand: first update is i = N - 1 = 3 of a 4-entry linear schedule.
+    ab = make_schedule("linear", 4).alpha_bars[3]
+    eps = np.asarray(jax.random.normal(key, (5, 2), jnp.float32), np.float64)
+    samples = np.clip(np.array([0.9, -0.3]) + math.sqrt(1 - ab) * eps, -1, 1)
+    r = -np.sum((samples - np.array([0.2, -0.4])) ** 2, axis=1)
+    w = softmax((r - r.mean()) / r.std() / 0.5)
+    np.testing.assert_allclose(new.mean, w @ samples, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(new.y, new.mean)
+    assert int(new.step) == 1
+    assert float(info.noise_std) == pytest.approx(math.sqrt(1 - ab), rel=1e-6)
+    assert float(info.reward_max) == pytest.approx(r.max(), rel=1e-5)
+
+
+def test_paper_update_matches_closed_form():
+    # Eq. 6 with the score of Eq. 9b simplifies to Y^{i-1} = sqrt(alpha_bar_{i-1}) Ybar.
+    obj = quad_objective()
+    cfg = MBDConfig(num_samples=6, num_steps=3, temperature=0.3, reading="paper")
+    solver = make_solver(obj, cfg)
+    y_n = jnp.array([0.5, -0.2])
+    state = mbd.MBDState(y=y_n, mean=y_n, step=jnp.zeros((), jnp.int32))
+    key = jax.random.key(3)
+    new, _ = solver.step(key, state)
+    sch = make_schedule("linear", 4)  # beta_0 .. beta_3
+    ab = sch.alpha_bars
+    # Step i = N = 3 samples N(Y^3 / sqrt(ab_2), (1 / ab_2 - 1) I) (Eq. 8, Alg. 1 line 3).
+    eps = np.asarray(jax.random.normal(key, (6, 2), jnp.float32), np.float64)
+    samples = np.clip(np.asarray(y_n) / math.sqrt(ab[2]) + math.sqrt(1 / ab[2] - 1) * eps, -1, 1)
+    r = -np.sum((samples - np.array([0.2, -0.4])) ** 2, axis=1)
+    ybar = softmax((r - r.mean()) / r.std() / 0.3) @ samples
+    np.testing.assert_allclose(new.mean, ybar, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(new.y, math.sqrt(ab[2]) * ybar, rtol=1e-5, atol=1e-6)
+
+
+def test_one_step_reduces_to_cross_entropy_weighted_mean():
+    # Paper Sec. 4.1: with N = 1, MBD returns the p_J-weighted mean of one batch.
+    obj = quad_objective()
+    cfg = MBDConfig(num_samples=8, num_steps=1, temperature=0.2, reading="paper",
+                    normalize="none")  # fmt: skip
+    solver = make_solver(obj, cfg)
+    key = jax.random.key(11)
+    result = solver.solve(key)
+    k_init, k_steps = jax.random.split(key)
+    y1 = np.asarray(jax.random.normal(k_init, (2,), jnp.float32), np.float64)
+    (k_step,) = jax.random.split(k_steps, 1)
+    alpha0 = 1 - 1e-4
+    eps = np.asarray(jax.random.normal(k_step, (8, 2), jnp.float32), np.float64)
+    samples = np.clip(y1 / math.sqrt(alpha0) + math.sqrt(1 / alpha0 - 1) * eps, -1, 1)
+    r = -np.sum((samples - np.array([0.2, -0.4])) ** 2, axis=1)
+    expected = softmax(r / 0.2) @ samples  # w = p_J = exp(-J / lambda)
+    np.testing.assert_allclose(result.z, expected, rtol=1e-5, atol=1e-6)
+    assert solver.num_updates == 1
+
+
+def test_step_loop_equals_scanned_solve():
+    obj = quad_objective()
+    cfg = MBDConfig(num_samples=16, num_steps=6)
+    solver = make_solver(obj, cfg)
+    key = jax.random.key(5)
+    result = solver.solve(key)
+    k_init, k_steps = jax.random.split(key)
+    state = solver.init(k_init)
+    for k in jax.random.split(k_steps, solver.num_updates):
+        state, _ = jax.jit(solver.step)(k, state)
+    np.testing.assert_allclose(state.mean, result.z, rtol=1e-6)
+
+
+# --------------------------------------------------------------------------------------
+# Convergence: a multimodal 1-D function (paper Fig. 2 kind) where CEM gets trapped
+# --------------------------------------------------------------------------------------
+
+
+def rippled(y):
+    """Wide global basin at x = 0.5 covered with ripples: many local maxima 0.105 apart."""
+    x = y[0]
+    return -2.0 * (x - 0.5) ** 2 + 0.5 * jnp.cos(60.0 * (x - 0.5))
+
+
+def plain_cem(obj, key, iterations, num_samples, elite_frac=0.2):
+    """Cross-entropy method: refit mean and std to the elite samples; starts at N(0, 1)."""
+    ev = mbd.make_evaluator(obj)
+    n_elite = max(1, int(elite_frac * num_samples))
+
+    def body(carry, k):
+        m, s = carry
+        z = jnp.clip(m + s * jax.random.normal(k, (num_samples, 1)), -1, 1)
+        elite = z[jnp.argsort(-ev.evaluate(z).reward)[:n_elite]]
+        return (elite.mean(0), elite.std(0)), None
+
+    (m, _), _ = jax.lax.scan(body, (jnp.zeros(1), jnp.ones(1)), jax.random.split(key, iterations))
+    return float(obj.decode(m)[0])
+
+
+@pytest.mark.parametrize("reading", ["reference", "paper"])
+def test_mbd_finds_global_optimum_where_cem_gets_trapped(reading):
+    obj = mbd.Objective(fn=rippled, shape=(1,), low=-1.0, high=1.0)
+    cfg = MBDConfig(num_samples=16, num_steps=50, reading=reading)
+    solver = make_solver(obj, cfg)
+    seeds = range(10)
+    mbd_hits = sum(abs(float(solver.solve(jax.random.key(s)).solution[0]) - 0.5) < 0.03
+                   for s in seeds)  # fmt: skip
+    cem_hits = sum(abs(plain_cem(obj, jax.random.key(s), 50, 16) - 0.5) < 0.03 for s in seeds)
+    assert mbd_hits >= 8, (mbd_hits, cem_hits)
+    assert cem_hits <= 6, (mbd_hits, cem_hits)
+    assert mbd_hits - cem_hits >= 3
+
+
+# --------------------------------------------------------------------------------------
+# Constraints, NaN, infeasibility on whole solves
+# --------------------------------------------------------------------------------------
+
+
+def test_constraint_keeps_solution_feasible():
+    # Maximize y on [-1, 1] subject to y <= -0.2: the optimum sits on the constraint.
+    def fn(y):
+        return y[0]
+
+    free = mbd.Objective(fn=fn, shape=(1,), low=-1, high=1)
+    cons = mbd.Objective(fn=fn, shape=(1,), low=-1, high=1, constraint=lambda y: y + 0.2)
+    cfg = MBDConfig(num_samples=64, num_steps=30)
+    r_free = mbd.solve(free, cfg, 0)
+    r_cons = mbd.solve(cons, cfg, 0)
+    assert float(r_free.solution[0]) > 0.9
+    assert -0.35 < float(r_cons.solution[0]) <= -0.2
+    assert float(r_cons.violation) == 0.0
+    assert float(np.min(r_cons.history.feasible_fraction)) < 1.0
+
+
+def test_nan_rewards_do_not_poison_the_solve():
+    # A rollout that diverges (NaN reward) whenever the first control is negative.
+    def dynamics(x, u):
+        return x + u[0]
+
+    def reward(x, u):
+        return jnp.where(u[0] < 0, jnp.nan, -((x - 1.0) ** 2))
+
+    prob = mbd.make_problem(jnp.zeros(()), dynamics, reward, horizon=5, action_dim=1,
+                            action_low=-0.5, action_high=0.5)  # fmt: skip
+    result = mbd.solve(prob, MBDConfig(num_samples=32, num_steps=20), 0)
+    assert np.all(np.isfinite(np.asarray(result.z)))
+    assert np.all(np.isfinite(np.asarray(result.history.reward_mean)))
+    assert float(np.min(result.history.valid_fraction)) < 1.0
+    assert np.isfinite(float(result.reward))
+
+
+def test_all_nan_problem_keeps_initial_guess_and_reports_it():
+    obj = mbd.Objective(fn=lambda y: jnp.nan * y[0], shape=(1,), low=-1, high=1)
+    result = mbd.solve(obj, MBDConfig(num_samples=8, num_steps=5), 0)
+    np.testing.assert_array_equal(result.z, 0.0)
+    np.testing.assert_array_equal(result.history.valid_fraction, 0.0)
+    np.testing.assert_array_equal(result.history.ess, 0.0)
+
+
+def test_all_infeasible_steps_are_reported():
+    obj = mbd.Objective(fn=lambda y: y[0], shape=(1,), low=-1, high=1,
+                        constraint=lambda y: jnp.array([2.0 - y[0]]))  # fmt: skip
+    result = mbd.solve(obj, MBDConfig(num_samples=16, num_steps=10), 0)
+    assert bool(np.all(result.history.fallback))
+    assert float(result.solution[0]) > 0.8  # moved towards less violation
+    assert float(result.violation) > 0.0
+
+
+# --------------------------------------------------------------------------------------
+# Determinism, compilation, vmap
+# --------------------------------------------------------------------------------------
+
+
+def test_same_seed_same_output_and_other_seed_differs():
+    obj = quad_objective()
+    solver = make_solver(obj, MBDConfig(num_samples=16, num_steps=10))
+    a = solver.solve(jax.random.key(1))
+    b = solver.solve(jax.random.key(1))
+    c = solver.solve(jax.random.key(2))
+    np.testing.assert_array_equal(a.z, b.z)
+    np.testing.assert_array_equal(a.history.reward_mean, b.history.reward_mean)
+    assert not np.array_equal(np.asarray(a.z), np.asarray(c.z))
+
+
+def test_jitted_solve_compiles_once():
+    traces = []
+
+    def dynamics(x, u):
+        traces.append(1)  # runs only while tracing
+        return x + u
+
+    prob = mbd.make_problem(jnp.zeros(2), dynamics, lambda x, u: -jnp.sum(x**2), horizon=4,
+                            action_dim=2)  # fmt: skip
+    solver = make_solver(prob, MBDConfig(num_samples=8, num_steps=3))
+    solver.solve(jax.random.key(0)).z.block_until_ready()
+    n = len(traces)
+    assert n >= 1
+    solver.solve(jax.random.key(1)).z.block_until_ready()
+    solver.solve(jax.random.key(2)).z.block_until_ready()
+    assert len(traces) == n
+
+
+def test_solve_vmaps_over_seeds():
+    solver = make_solver(quad_objective(), MBDConfig(num_samples=16, num_steps=10))
+    results = jax.vmap(solver.solve)(jax.random.split(jax.random.key(0), 3))
+    assert results.z.shape == (3, 2)
+    assert results.history.reward_mean.shape == (3, solver.num_updates)
+
+
+def test_keep_iterates_and_initial_guess():
+    solver = make_solver(quad_objective(), MBDConfig(num_samples=16, num_steps=5,
+                                                     keep_iterates=True))  # fmt: skip
+    r = solver.solve(jax.random.key(0), jnp.array([0.1, 0.1]))
+    assert r.iterates.shape == (4, 2)
+    np.testing.assert_array_equal(r.iterates[-1], r.z)
+    with pytest.raises(ValueError, match="initial guess has shape"):
+        solver.solve(jax.random.key(0), jnp.zeros(3))
+
+
+# --------------------------------------------------------------------------------------
+# Bad input
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [({"num_samples": 0}, "num_samples"), ({"temperature": -1.0}, "temperature"),
+     ({"temperature": float("inf")}, "temperature"), ({"num_steps": 1}, "num_steps"),
+     ({"num_steps": 0, "reading": "paper"}, "num_steps"), ({"beta_end": float("nan")}, "beta_end"),
+     ({"beta_start": 0.0}, "beta_start"), ({"schedule": "exp"}, "schedule"),
+     ({"reading": "x"}, "reading"), ({"normalize": "rank"}, "normalize"),
+     ({"init": "ones"}, "init"), ({"num_samples": 2.5}, "num_samples")],
+)  # fmt: skip
+def test_config_errors_name_the_field(kwargs, field):
+    with pytest.raises(ConfigError) as e:
+        MBDConfig(**kwargs)
+    assert e.value.field == field
+    assert field in str(e.value)
+
+
+def test_problem_errors():
+    step = lambda x, u: (x, jnp.zeros(()))  # noqa: E731
+    with pytest.raises(ValueError, match="horizon"):
+        mbd.Problem(jnp.zeros(1), step, horizon=0, action_dim=1)
+    with pytest.raises(ValueError, match="low < high"):
+        mbd.Problem(jnp.zeros(1), step, horizon=3, action_dim=1, action_low=1, action_high=-1)
+    demo = mbd.Demo(reference=np.zeros((4, 2)), scale=0.5, reward=0.0)
+    with pytest.raises(ValueError, match="4 time steps, but the horizon is 5"):
+        mbd.Problem(jnp.zeros(1), step, horizon=5, action_dim=1, demo=demo)
+    with pytest.raises(ValueError, match="scale"):
+        mbd.Demo(reference=np.zeros((4, 2)), scale=0.0, reward=0.0)
+    with pytest.raises(TypeError, match="Problem or an Objective"):
+        make_solver("not a problem")
