@@ -18,10 +18,16 @@ def reward(x, u):  # 1 when upright and still, lower elsewhere
 
 problem = mbd.make_problem(
     init_state=jnp.array([jnp.pi, 0.0]),  # hanging down
-    dynamics=dynamics, reward=reward,
-    horizon=100, action_dim=1, action_low=-4.0, action_high=4.0,  # too weak to lift directly
+    dynamics=dynamics,
+    reward=reward,
+    horizon=100,
+    action_dim=1,
+    action_low=-4.0,
+    action_high=4.0,  # too weak to lift directly
 )
 config = mbd.MBDConfig(num_samples=512, num_steps=100, temperature=0.1)
 result = mbd.make_solver(problem, config).solve(jax.random.key(0))
-print(f"mean reward {float(result.reward):.3f}; final angle "
-      f"{float(jnp.cos(result.states[-1, 0])):.3f} (cos, 1 = upright)")
+print(
+    f"mean reward {float(result.reward):.3f}; final angle "
+    f"{float(jnp.cos(result.states[-1, 0])):.3f} (cos, 1 = upright)"
+)

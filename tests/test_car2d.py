@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import jax
@@ -44,8 +45,8 @@ def test_collision_freezes_the_car():
 
 
 def test_reward_hand_values():
-    g = car2d.GOAL
-    r = car2d.position_reward(jnp.array([g, g + [0.1, 0.0], g + [0.0, 0.2], g + [1.0, 1.0]]))
+    offsets = np.array([[0.0, 0.0], [0.1, 0.0], [0.0, 0.2], [1.0, 1.0]])
+    r = car2d.position_reward(jnp.asarray(car2d.GOAL + offsets))
     np.testing.assert_allclose(r, [1.0, 0.75, 0.0, 0.0], atol=1e-6)
 
 
@@ -56,7 +57,7 @@ def test_rrt_path_is_collision_free_and_connects():
     np.testing.assert_allclose(path[-1], car2d.GOAL)
     seg = np.linalg.norm(np.diff(path, axis=0), axis=1)
     assert np.all(seg <= 0.2 + 1e-9)
-    for a, b in zip(path[:-1], path[1:], strict=True):
+    for a, b in itertools.pairwise(path):
         assert rrt.segment_clear(a, b, car2d.CENTERS, car2d.RADIUS)
 
 

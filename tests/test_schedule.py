@@ -35,9 +35,10 @@ def test_cosine_shares_end_points_with_linear():
     assert np.all(np.diff(cos.alpha_bars) < 0)
     assert np.all((cos.betas > 0) & (cos.betas < 1))
     # Not the linear schedule: the cosine keeps alpha_bar higher in the middle.
-    assert cos.alpha_bars[25] > lin.alpha_bars[25] + 1e-3 or cos.alpha_bars[
-        25
-    ] < lin.alpha_bars[25] - 1e-3
+    assert (
+        cos.alpha_bars[25] > lin.alpha_bars[25] + 1e-3
+        or cos.alpha_bars[25] < lin.alpha_bars[25] - 1e-3
+    )
 
 
 @pytest.mark.parametrize(
