@@ -8,7 +8,7 @@
   is the multimodal problem on which MBD is compared with CEM and MPPI
   (``tests/test_baselines.py``).
 
-Both use x_{t+1} = x_t + dt * v_max * u_t with u in [-1, 1]^d, dt = 0.1.
+Both use x_{t+1} = x_t + dt * u_t with u in [-1, 1]^d, dt = 0.1.
 """
 
 from __future__ import annotations
