@@ -79,6 +79,8 @@ def test_every_method_every_toy_task_loop_and_scan(method, task_name):
         float(res.reward), float(np.mean(np.asarray(res.rewards))), rtol=1e-5, atol=1e-6
     )
 
+    if task_name == "car2d":
+        return  # the loop is checked on the cheaper toys (car2d compiles slowly on a CPU)
     # Python loop over step: the same history as the scan.
     _, infos = _loop(solver, key)
     loop_mean = np.array([float(i.reward_mean) for i in infos])
@@ -235,7 +237,7 @@ def test_cmaes_variant_choice_by_memory():
     assert CMAESConfig(variant="separable").resolved_variant(2) == "separable"
 
 
-@pytest.mark.parametrize("method", ["cem", "mppi", "cmaes", "random"])
+@pytest.mark.parametrize("method", ["cem", "mppi", "cmaes"])
 def test_baselines_improve_on_a_quadratic(method):
     spec = _spec(method)
     obj = Objective(fn=lambda y: -jnp.sum((y - 0.4) ** 2), shape=(4,), low=-1.0, high=1.0)
@@ -244,7 +246,7 @@ def test_baselines_improve_on_a_quadratic(method):
         cfg = dataclasses.replace(cfg, noise_schedule="exponential")
     res = spec.make(obj, cfg).solve(jax.random.key(0))
     start = -4 * 0.4**2  # the initial guess (zeros)
-    bound = {"random": -0.25, "cem": -1e-3, "mppi": -1e-3, "cmaes": -1e-3}[method]
+    bound = -1e-3
     assert float(res.reward) > bound > start
 
 

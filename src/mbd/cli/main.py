@@ -13,6 +13,7 @@ COMMANDS: dict[str, str] = {
     "tasks": "mbd.cli.tasks",
     "bench": "mbd.cli.bench",
     "report": "mbd.cli.report",
+    "rl": "mbd.cli.rl",
 }
 
 
