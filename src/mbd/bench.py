@@ -341,6 +341,11 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def _num(x: float) -> str:
+    s = f"{x:.3f}"
+    return "0.000" if s == "-0.000" else s
+
+
 def _fmt_time(s: float | None) -> str:
     if s is None or not math.isfinite(s):
         return "-"
@@ -370,7 +375,7 @@ def table_markdown(rows: list[dict[str, Any]]) -> str:
             cells.append(
                 "-"
                 if r is None
-                else f"{r['reward_mean']:.3f} ± {r['reward_std']:.3f} ({r['seeds']})"
+                else f"{_num(r['reward_mean'])} ± {_num(r['reward_std'])} ({r['seeds']})"
             )
         lines.append(f"| {t} | " + " | ".join(cells) + " |")
     lines += [
