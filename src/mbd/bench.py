@@ -445,6 +445,13 @@ def table_csv(rows: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
+def _color(method: str) -> str:
+    """A fixed colour per method, the same in every panel and every report."""
+    if method in METHOD_ORDER:
+        return f"C{METHOD_ORDER.index(method)}"
+    return f"C{len(METHOD_ORDER) + sum(map(ord, method)) % 3}"
+
+
 def plot_curves(runs: list[dict[str, Any]], path: Path) -> None:
     """Mean sample reward per iteration, mean over seeds, every method, one panel per task."""
     from mbd.plotting import _pyplot
@@ -464,7 +471,7 @@ def plot_curves(runs: list[dict[str, Any]], path: Path) -> None:
             a = np.asarray([[np.nan if v is None else v for v in h[:k]] for h in hs], float)
             mu = np.nanmean(a, axis=0)
             x = np.arange(1, k + 1)
-            (line,) = ax.plot(x, mu, label=m)
+            (line,) = ax.plot(x, mu, label=m, color=_color(m))
             if len(hs) > 1:
                 sd = np.nanstd(a, axis=0)
                 ax.fill_between(x, mu - sd, mu + sd, color=line.get_color(), alpha=0.15)
