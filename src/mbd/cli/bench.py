@@ -97,6 +97,13 @@ def parse(argv: list[str]) -> BenchOptions:
 
             if importlib.util.find_spec("brax") is None:
                 raise CLIError("--methods", "rl needs brax: pip install 'mbd[rl]'")
+            from mbd.baselines import rl
+
+            for t in opts.tasks:
+                try:
+                    rl.resolve_env(t)
+                except KeyError as e:
+                    raise CLIError("--methods", f"rl on {t}: {e.args[0]}") from None
             continue
         spec = get_method("mbd" if m == "mbd+demo" else m)
         if not spec.available():
