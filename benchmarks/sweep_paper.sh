@@ -8,15 +8,18 @@
 #   SAMPLES=256 SEEDS="0 1 2 3 4 5 6 7" bash benchmarks/sweep_paper.sh
 #   OUT=runs/paper RL_TIMESTEPS=0 bash benchmarks/sweep_paper.sh    # no RL
 #
-# CPU sizing (2 cores): a Brax rollout costs far more than car2d's, so the default is the
-# paper's Table 4 sample count order (128 instead of the authors' code's 2048) with the
-# full 99 diffusion updates and horizon 50; measure one run first, e.g.
+# CPU sizing (2 cores). Measured on this VM (shared, load ~10) with the robot tasks merged:
+# hopper, MBD, 128 samples x 99 updates x H 50 (634k env steps): 249 s solve + 43 s compile,
+# reward 1.34. Every zeroth-order method costs about the same per run (the rollouts
+# dominate), the humanoids more. At 128 samples the full sweep (7 tasks x 5 methods x 3
+# seeds = 105 runs) is therefore ~8 h on this machine: lower SAMPLES / ITERS, or drop
+# `random` from METHODS, to fit a session; measure one run first, e.g.
 #   python -m mbd.cli.main bench --tasks hopper --methods mbd --seeds 0 --num-samples 128 --out runs/probe
-# and scale SAMPLES so that (tasks x methods x seeds) runs fit the session.
 set -euo pipefail
 
 OUT=${OUT:-runs/paper}
 SAMPLES=${SAMPLES:-128}
+ITERS=${ITERS:-99}   # MBD diffusion updates = iterations of every baseline (paper: N = 100)
 SEEDS=${SEEDS:-"0 1 2"}
 METHODS=${METHODS:-"mbd cmaes cem mppi random"}
 RL_TIMESTEPS=${RL_TIMESTEPS:-200000}
@@ -35,5 +38,5 @@ if [ "$RL_TIMESTEPS" != "0" ]; then METHODS="$METHODS rl"; else RL_ARG=100000; f
 
 set -x
 $MBD bench --out "$OUT" --tasks $TASKS --methods $METHODS --seeds $SEEDS \
-  --num-samples "$SAMPLES" --rl-timesteps "$RL_ARG"
+  --num-samples "$SAMPLES" --iterations "$ITERS" --rl-timesteps "$RL_ARG"
 $MBD report "$OUT"
