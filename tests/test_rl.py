@@ -68,3 +68,20 @@ def test_train_tiny_budget(algorithm):
     assert np.isfinite(out["reward"]) and len(out["eval_rewards"]) == 2
     assert out["timesteps"] == 3000 and out["timesteps_done"] >= 1
     assert "small budget" in out["note"]
+
+
+def test_task_env_maps_actions_and_uses_the_task_reward():
+    env, _ = rl.resolve_env("inverted_pendulum")
+    seen = []
+
+    def reward(state, u, nxt):
+        seen.append(u.shape)
+        return 10.0 * jnp.sum(u)
+
+    wrapped = rl.task_env(env, reward, low=[-3.0], high=[1.0])
+    st = wrapped.reset(jax.random.key(0))
+    nxt = jax.jit(wrapped.step)(st, jnp.array([0.5]))
+    # a = 0.5 in [-1, 1] -> u = -3 + (0.5 + 1) / 2 * 4 = 0.0; a = 1 -> u = 1
+    assert float(nxt.reward) == pytest.approx(0.0, abs=1e-6)
+    assert float(jax.jit(wrapped.step)(st, jnp.array([1.0])).reward) == pytest.approx(10.0)
+    assert seen and wrapped.action_size == 1

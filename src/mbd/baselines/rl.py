@@ -11,10 +11,12 @@ discounting and learning rate are the paper's (Tables 5 and 6). The parallel wid
 (``num_envs``, ``batch_size``) is not in the paper (Brax's defaults are thousands of
 environments on an accelerator); it is scaled down here to fit the budget and recorded.
 
-Environments: a task of :mod:`mbd.tasks` whose spec has ``make_env()`` returning a Brax
-``PipelineEnv`` (the paper's rewards) is used when present; otherwise the name is looked up
-with ``brax.envs.get_environment`` (Brax's stock environment and its own reward; the
-record says which). Brax is an extra: ``pip install 'mbd[rl]'``.
+Environments, by name: a task of :mod:`mbd.tasks` whose spec has ``make_env()`` (a Brax
+env), else a task whose problem's step keeps its Brax env (``problem.step.env``, as the
+robot tasks' adapter does), wrapped so that the policy is rewarded by the task's own reward
+(``problem.step.reward``) in the task's action box; otherwise a stock environment of
+``brax.envs.get_environment`` with Brax's reward. The record says which. Brax is an
+extra: ``pip install 'mbd[rl]'``.
 """
 
 from __future__ import annotations
@@ -89,7 +91,8 @@ def resolve_env(name: str, backend: str = "positional") -> tuple[Any, str]:
     """The Brax environment of a task name.
 
     Args:
-        name: a task of :mod:`mbd.tasks` with ``make_env``, or a Brax environment name.
+        name: a task of :mod:`mbd.tasks` (with ``make_env``, or whose problem's step has
+            ``env``), or a Brax environment name.
         backend: Brax pipeline for stock environments (the paper: positional).
 
     Returns:
@@ -108,6 +111,13 @@ def resolve_env(name: str, backend: str = "positional") -> tuple[Any, str]:
     make_env = getattr(spec, "make_env", None)
     if make_env is not None:
         return make_env(), f"mbd task {name!r} (the paper's reward)"
+    if spec is not None:
+        problem = spec.make(horizon=spec.horizon, demo=False, seed=0)
+        env = getattr(problem.step, "env", None)
+        if env is not None:
+            wrapped = task_env(env, getattr(problem.step, "reward", None),
+                               problem.action_low, problem.action_high)  # fmt: skip
+            return wrapped, f"mbd task {name!r}: its Brax env with the task's reward"
     try:
         env = envs.get_environment(name, backend=backend)
     except KeyError:
@@ -116,6 +126,38 @@ def resolve_env(name: str, backend: str = "positional") -> tuple[Any, str]:
             f"Brax's ({', '.join(sorted(envs._envs))})"
         ) from None
     return env, f"Brax stock env {name!r}, {backend} backend (Brax's own reward)"
+
+
+def task_env(env: Any, reward: Any, low: Any, high: Any) -> Any:
+    """A Brax env that acts and is rewarded as an mbd task's :class:`~mbd.problem.Problem`.
+
+    Policies act in [-1, 1] (Brax's tanh policies), mapped affinely to the task's action
+    box as ``Problem.controls`` maps the planners' controls; the reward is the task's
+    ``reward(state, u, next_state)`` (the env's own where None).
+
+    Args:
+        env: the Brax env behind the task (``problem.step.env``).
+        reward: the task's reward on Brax states, or None.
+        low: action lower bounds (nu,).
+        high: action upper bounds (nu,).
+
+    Returns:
+        A ``brax.envs.Wrapper``.
+    """
+    import jax.numpy as jnp
+
+    base = _brax().Wrapper
+    lo, hi = jnp.asarray(low, jnp.float32), jnp.asarray(high, jnp.float32)
+
+    class TaskEnv(base):
+        def step(self, state, action):
+            u = lo + (jnp.clip(action, -1.0, 1.0) + 1.0) * 0.5 * (hi - lo)
+            nxt = self.env.step(state, u)
+            if reward is None:
+                return nxt
+            return nxt.replace(reward=jnp.asarray(reward(state, u, nxt), jnp.float32))
+
+    return TaskEnv(env)
 
 
 @dataclasses.dataclass(frozen=True)
