@@ -11,6 +11,9 @@ from mbd.cli.common import CLIError, fail
 COMMANDS: dict[str, str] = {
     "plan": "mbd.cli.plan",
     "tasks": "mbd.cli.tasks",
+    "bench": "mbd.cli.bench",
+    "report": "mbd.cli.report",
+    "rl": "mbd.cli.rl",
 }
 
 

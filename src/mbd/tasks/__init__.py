@@ -95,6 +95,28 @@ def _register_builtin() -> None:
         )
     )
 
+    from mbd.tasks import toys
+
+    register_task(
+        TaskSpec(
+            name="pointmass",
+            summary="toy: 2-D point mass to a goal, dense quadratic reward (pure JAX)",
+            make=toys.pointmass,
+            config=MBDConfig(num_samples=64, num_steps=50, temperature=0.1),
+            horizon=toys.POINTMASS_HORIZON,
+        )
+    )
+    register_task(
+        TaskSpec(
+            name="twobasins",
+            summary="toy: 1-D point mass choosing a near shallow or a far narrow high "
+            "reward basin (pure JAX; multimodal)",
+            make=toys.twobasins,
+            config=MBDConfig(num_samples=64, num_steps=50, temperature=0.1),
+            horizon=toys.TWOBASINS_HORIZON,
+        )
+    )
+
 
 _register_builtin()
 

@@ -1,0 +1,223 @@
+"""``mbd bench [options]``: tasks x methods x seeds under one budget, resumable.
+
+Appends one JSON line per finished run to ``DIR/runs.jsonl`` (flushed and fsynced), so a
+killed sweep loses nothing finished and a rerun with the same folder skips what is there.
+``DIR/sweep.json`` records the budget; a rerun must keep it (tasks, methods and seeds may
+grow). At the end, ``mbd report DIR`` is run (``--no-report`` to skip).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from mbd.cli.common import CLIError, check_out_dir, fail, tyro_parse, versions
+
+SUMMARY = "benchmark tasks x methods x seeds (resumable runs.jsonl); then mbd report"
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchOptions:
+    """Options of ``mbd bench``. The budget options apply to every method equally."""
+
+    out: Path = Path("runs/bench")
+    """sweep folder: runs.jsonl, sweep.json, and the report"""
+    tasks: tuple[str, ...] = ("car2d",)
+    """tasks (see `mbd tasks`)"""
+    methods: tuple[str, ...] = ("mbd", "cmaes", "cem", "mppi", "random")
+    """methods: mbd, cmaes, cem, mppi, random, mbd+demo (tasks with a demonstration), rl"""
+    seeds: tuple[int, ...] = (0, 1, 2)
+    """seeds; run s uses jax.random.key(s)"""
+    num_samples: int | None = None
+    """samples per iteration, every method (None: each task's recommendation)"""
+    iterations: int | None = None
+    """iterations, every method; MBD runs this many diffusion updates (None: the task's)"""
+    horizon: int | None = None
+    """planning horizon, every method (None: each task's)"""
+    rl_timesteps: int = 100_000
+    """environment steps of each RL training run (method rl)"""
+    report: bool = True
+    """write DIR/table.md, table.csv and curves.png at the end"""
+    quiet: bool = False
+    """no progress display"""
+
+
+def _budget_dict(opts: BenchOptions) -> dict:
+    return {
+        "num_samples": opts.num_samples,
+        "iterations": opts.iterations,
+        "horizon": opts.horizon,
+        "rl_timesteps": opts.rl_timesteps,
+    }
+
+
+def parse(argv: list[str]) -> BenchOptions:
+    """Parses and checks the options; raises :class:`CLIError` for a bad value."""
+    from mbd.baselines import get_method, method_config
+    from mbd.bench import known_methods
+    from mbd.solver import ConfigError
+    from mbd.tasks import get_task
+
+    opts = tyro_parse(
+        BenchOptions,
+        BenchOptions(),
+        argv,
+        "mbd bench",
+        "Benchmark MBD against its baselines on tasks x methods x seeds (paper Tables 2-3).",
+    )
+    for name, value in (
+        ("--num-samples", opts.num_samples),
+        ("--iterations", opts.iterations),
+        ("--horizon", opts.horizon),
+    ):
+        if value is not None and value < 1:
+            raise CLIError(name, f"must be an integer >= 1 (got {value})")
+    if opts.rl_timesteps < 1:
+        raise CLIError("--rl-timesteps", f"must be an integer >= 1 (got {opts.rl_timesteps})")
+    if not opts.tasks:
+        raise CLIError("--tasks", "give at least one task (see `mbd tasks`)")
+    if not opts.methods:
+        raise CLIError("--methods", f"give at least one of {', '.join(known_methods())}")
+    if not opts.seeds or any(s < 0 for s in opts.seeds):
+        raise CLIError("--seeds", f"give seeds >= 0 (got {list(opts.seeds)})")
+    for t in opts.tasks:
+        try:
+            get_task(t)
+        except KeyError as e:
+            raise CLIError("--tasks", str(e.args[0])) from None
+    for m in opts.methods:
+        if m not in known_methods():
+            raise CLIError(
+                "--methods", f"unknown method {m!r}; choose from {', '.join(known_methods())}"
+            )
+        if m == "rl":
+            import importlib.util
+
+            if importlib.util.find_spec("brax") is None:
+                raise CLIError("--methods", "rl needs brax: pip install 'mbd[rl]'")
+            from mbd.baselines import rl
+
+            for t in opts.tasks:
+                try:
+                    rl.resolve_env(t)
+                except KeyError as e:
+                    raise CLIError("--methods", f"rl on {t}: {e.args[0]}") from None
+            continue
+        spec = get_method("mbd" if m == "mbd+demo" else m)
+        if not spec.available():
+            raise CLIError(
+                "--methods", f"{m} needs {spec.requires}: pip install 'mbd[{spec.extra}]'"
+            )
+        for t in opts.tasks:
+            try:
+                method_config(spec.name, get_task(t).config, opts.num_samples, opts.iterations)
+            except ConfigError as e:
+                opt = {"num_iterations": "--iterations"}.get(
+                    e.field, "--" + e.field.replace("_", "-")
+                )
+                raise CLIError(opt, f"{m} on {t}: {e.message}") from None
+    if "mbd+demo" in opts.methods and not any(get_task(t).has_demo for t in opts.tasks):
+        raise CLIError("--methods", "mbd+demo needs a task with a demonstration (e.g. car2d)")
+    out = check_out_dir(opts.out)
+    sweep = out / "sweep.json"
+    if sweep.exists():
+        try:
+            old = json.loads(sweep.read_text()).get("budget")
+        except (OSError, ValueError):
+            old = None
+        if old is not None and old != _budget_dict(opts):
+            raise CLIError(
+                "--out",
+                f"{out} holds a sweep with another budget {old}; rerun with the same "
+                "--num-samples/--iterations/--horizon/--rl-timesteps, or use another folder",
+            )
+    return dataclasses.replace(opts, out=out)
+
+
+def run(argv: list[str]) -> int:
+    """Entry point of ``mbd bench``; returns the exit code."""
+    prog = "mbd bench"
+    try:
+        opts = parse(argv)
+    except CLIError as e:
+        return fail(prog, e)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from mbd.bench import RUNS_FILE, Budget, load_runs, plan_sweep, run_sweep
+    from mbd.cli.common import write_json
+
+    out = opts.out
+    out.mkdir(parents=True, exist_ok=True)
+    sweep = out / "sweep.json"
+    if not sweep.exists():
+        write_json(
+            sweep,
+            {
+                "budget": _budget_dict(opts),
+                "command": "mbd bench " + " ".join(argv),
+                "versions": versions(),
+            },
+        )
+    console = Console(stderr=True, quiet=opts.quiet)
+    done = {r["key"] for r in load_runs(out / RUNS_FILE)}
+    todo = plan_sweep(opts.tasks, opts.methods, opts.seeds, done)
+    total = len(todo) + len(
+        [k for k in done if k.split("/")[0] in opts.tasks and k.split("/")[1] in opts.methods]
+    )
+    console.print(
+        f"mbd bench: {len(todo)} runs to do, {total - len(todo)} already in {out / RUNS_FILE}",
+        highlight=False,
+    )
+    if "rl" in opts.methods and todo and any(m == "rl" for _, m, _ in todo):
+        console.print(
+            f"note: RL trains with --rl-timesteps {opts.rl_timesteps:,} env steps on this "
+            f"machine ({versions()['backend']}); the paper used 6.5M-100M steps on a GPU, "
+            "so RL numbers here are a small-budget floor, not the paper's RL.",
+            highlight=False,
+        )
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=opts.quiet,
+    )
+    bar = progress.add_task("sweep", total=total, completed=total - len(todo))
+    budget = Budget(opts.num_samples, opts.iterations, opts.horizon, opts.rl_timesteps)
+
+    def on_start(i, n, run):
+        progress.update(bar, description=f"{run[0]}/{run[1]}/seed {run[2]}")
+
+    def on_done(i, n, rec):
+        progress.advance(bar)
+        comp = rec.get("compile_seconds")
+        comp_txt = "" if comp is None else f", compile {comp:.1f}s"
+        progress.console.print(
+            f"[{total - n + i + 1}/{total}] {rec['key']}: reward {rec['final_reward']:.4f} "
+            f"(solve {rec['solve_seconds']:.2f}s{comp_txt})",
+            highlight=False,
+        )
+
+    with progress:
+        run_sweep(
+            out,
+            list(opts.tasks),
+            list(opts.methods),
+            list(opts.seeds),
+            budget,
+            on_start=on_start,
+            on_done=on_done,
+        )
+    if opts.report:
+        from mbd.cli import report
+
+        return report.run([str(out)] + (["--quiet"] if opts.quiet else []))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run(sys.argv[1:]))
