@@ -139,7 +139,7 @@ def plot_bench(runs: Sequence[BenchRun], function: str, dim: int, path: str | Pa
     from mbd.plotting import _pyplot
 
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig, ax = plt.subplots(figsize=(7.6, 4.2))
     for m in METHODS:
         sel = [r.trace for r in runs if (r.function, r.dim, r.method) == (function, dim, m)]
         if not sel:
@@ -153,7 +153,7 @@ def plot_bench(runs: Sequence[BenchRun], function: str, dim: int, path: str | Pa
     ax.set_ylabel("best value so far (lower is better)")
     ax.set_title(f"{function}, d = {dim}: mean over seeds, band = min..max")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
