@@ -10,6 +10,10 @@ from mbd.cli.common import CLIError, fail
 # name -> module under mbd.cli with ``SUMMARY`` and ``run(argv) -> int``.
 COMMANDS: dict[str, str] = {
     "plan": "mbd.cli.plan",
+    "optimize": "mbd.cli.optimize",
+    "bbo-bench": "mbd.cli.bbo_bench",
+    "mlp": "mbd.cli.mlp",
+    "figures": "mbd.cli.figures",
     "tasks": "mbd.cli.tasks",
     "bench": "mbd.cli.bench",
     "report": "mbd.cli.report",

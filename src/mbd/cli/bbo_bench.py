@@ -1,0 +1,175 @@
+"""``mbd bbo-bench [options]``: MBD against other zeroth-order optimizers at equal budgets.
+
+Writes ``DIR/results.json`` (every run's convergence trace and the summary rows),
+``DIR/table.md`` and one ``DIR/FUNCTION-DIMd.png`` per function and dimension (best value
+against evaluations, mean over seeds with a min..max band).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import sys
+import time
+from pathlib import Path
+
+from mbd.cli.common import CLIError, atomic_out_dir, check_out_dir, fail, tyro_parse, write_json
+
+SUMMARY = "compare MBD with CMA-ES, SNES, Shiwa, random search at equal evaluation budgets"
+
+_EXTRA_MODULES = {
+    "cma": "cma",
+    "evosax-cma": "evosax",
+    "evosax-snes": "evosax",
+    "shiwa": "nevergrad",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchOptions:
+    """Options of ``mbd bbo-bench``."""
+
+    functions: tuple[str, ...] = ("ackley", "rastrigin")
+    """test functions (ackley, rastrigin, levy, rosenbrock, sphere)"""
+    dims: tuple[int, ...] = (200, 400, 800)
+    """dimensions"""
+    methods: tuple[str, ...] = ("mbd", "cma", "evosax-cma", "evosax-snes", "shiwa", "random")
+    """methods; those whose package is missing are skipped unless named here"""
+    seeds: int = 5
+    """seeds 0 .. SEEDS-1 (each fixes the shifted optimum and the methods' randomness)"""
+    budget: int = 3200
+    """function evaluations per run (a multiple of --popsize); +1 for a final recommendation"""
+    popsize: int = 64
+    """points per generation, for every method (MBD: samples per diffusion step)"""
+    shift: bool = True
+    """move each function's optimum to a seeded random point (--no-shift: textbook optimum)"""
+    out: Path = Path("runs/bbo-bench")
+    """output folder"""
+    quiet: bool = False
+    """no per-run lines"""
+
+
+def parse(argv: list[str]) -> tuple[BenchOptions, list[str]]:
+    """Parses and checks the options; returns them and the methods that will run."""
+    from mbd.bbo.compare import METHODS
+    from mbd.bbo.functions import FUNCTIONS
+
+    opts = tyro_parse(BenchOptions, BenchOptions(), argv, "mbd bbo-bench", __doc__.splitlines()[0])
+    for f in opts.functions:
+        if f not in FUNCTIONS:
+            raise CLIError(
+                "--functions", f"unknown function {f!r}; choose from {', '.join(FUNCTIONS)}"
+            )
+    if not opts.functions:
+        raise CLIError("--functions", "give at least one function")
+    for d in opts.dims:
+        if d < 1:
+            raise CLIError("--dims", f"every dimension must be an integer >= 1 (got {d})")
+    if not opts.dims:
+        raise CLIError("--dims", "give at least one dimension")
+    explicit = any(a.split("=")[0] == "--methods" for a in argv)
+    methods = []
+    for m in opts.methods:
+        if m not in METHODS:
+            raise CLIError("--methods", f"unknown method {m!r}; choose from {', '.join(METHODS)}")
+        mod = _EXTRA_MODULES.get(m)
+        if mod is not None and importlib.util.find_spec(mod) is None:
+            if explicit:
+                raise CLIError("--methods", f"{m} needs {mod}: pip install 'mbd[bbo]'")
+            print(
+                f"mbd bbo-bench: skipping {m} ({mod} is not installed; pip install 'mbd[bbo]')",
+                file=sys.stderr,
+            )
+            continue
+        methods.append(m)
+    if not methods:
+        raise CLIError("--methods", "give at least one method")
+    if opts.seeds < 1:
+        raise CLIError("--seeds", f"must be an integer >= 1 (got {opts.seeds})")
+    if opts.popsize < 2:
+        raise CLIError("--popsize", f"must be an integer >= 2 (got {opts.popsize})")
+    if opts.budget < 2 * opts.popsize or opts.budget % opts.popsize:
+        raise CLIError(
+            "--budget",
+            f"must be a multiple of --popsize ({opts.popsize}) and at least two generations "
+            f"(>= {2 * opts.popsize}) (got {opts.budget})",
+        )
+    check_out_dir(opts.out)
+    return opts, methods
+
+
+def run(argv: list[str]) -> int:
+    """Entry point of ``mbd bbo-bench``; returns the exit code."""
+    prog = "mbd bbo-bench"
+    try:
+        opts, methods = parse(argv)
+    except CLIError as e:
+        return fail(prog, e)
+    from mbd.bbo.bench import markdown_table, plot_bench, run_bench, summarize
+    from mbd.cli.common import versions
+
+    t0 = time.perf_counter()
+
+    def on_run(r):
+        if not opts.quiet:
+            t = r.trace
+            print(
+                f"{r.function:>10} d={r.dim:<4} seed {r.seed}  {r.method:<12} best "
+                f"{t.final_value:<12.5g} evals {t.num_evaluations:<6} run {t.seconds:6.2f}s "
+                f"compile {t.compile_seconds:5.2f}s",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    runs = run_bench(
+        opts.functions,
+        opts.dims,
+        methods,
+        opts.seeds,
+        opts.budget,
+        opts.popsize,
+        opts.shift,
+        on_run,
+    )
+    rows = summarize(runs)
+    table = markdown_table(rows)
+    with atomic_out_dir(opts.out) as tmp:
+        write_json(
+            tmp / "results.json",
+            {
+                "command": "mbd bbo-bench " + " ".join(argv),
+                "options": {
+                    k: (str(v) if isinstance(v, Path) else v)
+                    for k, v in dataclasses.asdict(opts).items()
+                },
+                "methods": methods,
+                "total_seconds": time.perf_counter() - t0,
+                "summary": rows,
+                "runs": [
+                    {
+                        "function": r.function,
+                        "dim": r.dim,
+                        "method": r.method,
+                        "seed": r.seed,
+                        "best_value": r.trace.final_value,
+                        "evaluations": r.trace.num_evaluations,
+                        "seconds": r.trace.seconds,
+                        "compile_seconds": r.trace.compile_seconds,
+                        "curve_evaluations": r.trace.evaluations.tolist(),
+                        "curve_best": r.trace.best.tolist(),
+                    }
+                    for r in runs
+                ],
+                "versions": versions(),
+            },
+        )
+        (tmp / "table.md").write_text(table + "\n")
+        for f in opts.functions:
+            for d in opts.dims:
+                plot_bench(runs, f, d, tmp / f"{f}-{d}d.png")
+    print(table)
+    print(
+        f"mbd bbo-bench: {len(runs)} runs in {time.perf_counter() - t0:.0f}s -> {opts.out}",
+        file=sys.stderr,
+    )
+    return 0

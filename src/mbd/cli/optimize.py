@@ -1,0 +1,152 @@
+"""``mbd optimize FUNCTION --dim D [options]``: minimize a test function with MBD.
+
+Functions and domains (paper A.2): ackley on [-5, 10]^d, rastrigin, levy, rosenbrock and
+sphere on [-5, 5]^d. Writes ``DIR/summary.json`` (best value, evaluations, time, the
+curves), ``DIR/solution.npy`` (the final estimate, shape (d,)) and ``DIR/convergence.png``.
+For your own function use the API: ``mbd.bbo.make_user_problem`` and ``mbd.bbo.minimize``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import tyro
+
+from mbd.cli.common import (
+    CLIError,
+    atomic_out_dir,
+    check_out_dir,
+    fail,
+    flag,
+    tyro_parse,
+    write_json,
+)
+from mbd.solver import ConfigError, MBDConfig, deferred_validation, validate_config
+
+SUMMARY = "minimize a test function (ackley, rastrigin, ...) with MBD; summary + plot"
+
+
+def _bbo_config() -> MBDConfig:
+    from mbd.bbo.optimize import BBO_CONFIG
+
+    return BBO_CONFIG
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizeOptions:
+    """Options of ``mbd optimize``. Solver defaults: the authors' black-box script."""
+
+    dim: int = 10
+    """dimension d (>= 1)"""
+    seed: int = 0
+    """random seed (of the solve and of the shifted optimum)"""
+    shift: bool = True
+    """move the optimum to a seeded random point of the middle half of the domain"""
+    out: Path | None = None
+    """output folder; None writes to runs/optimize-FUNCTION-Dd-sSEED"""
+    quiet: bool = False
+    """print only the best value"""
+    solver: Annotated[MBDConfig, tyro.conf.OmitArgPrefixes] = dataclasses.field(
+        default_factory=_bbo_config
+    )
+    """solver hyper-parameters"""
+
+
+def _usage() -> str:
+    from mbd.bbo.functions import FUNCTIONS
+
+    lines = [
+        "usage: mbd optimize FUNCTION --dim D [options]   (FUNCTION --help: options)",
+        "",
+        "functions:",
+    ]
+    lines += [f"  {f.name:<12} {f.summary}" for f in FUNCTIONS.values()]
+    return "\n".join(lines)
+
+
+def parse(argv: list[str]) -> tuple[str, OptimizeOptions]:
+    """Parses ``FUNCTION [options]``; raises :class:`CLIError` for a bad value."""
+    from mbd.bbo.functions import get_function
+
+    if not argv or argv[0].startswith("-"):
+        if argv and argv[0] in ("-h", "--help"):
+            print(_usage())
+            raise SystemExit(0)
+        raise CLIError("FUNCTION", "missing; give a function name first (mbd optimize --help)")
+    name, rest = argv[0], argv[1:]
+    try:
+        spec = get_function(name)
+    except KeyError as e:
+        raise CLIError("FUNCTION", str(e.args[0])) from None
+    with deferred_validation():
+        opts = tyro_parse(
+            OptimizeOptions,
+            OptimizeOptions(),
+            rest,
+            f"mbd optimize {name}",
+            f"Minimize {spec.summary} with MBD.",
+        )
+    try:
+        validate_config(opts.solver)
+    except ConfigError as e:
+        raise CLIError(flag(e.field), e.message) from None
+    if opts.dim < 1:
+        raise CLIError("--dim", f"must be an integer >= 1 (got {opts.dim})")
+    if opts.seed < 0:
+        raise CLIError("--seed", f"must be an integer >= 0 (got {opts.seed})")
+    if opts.out is None:
+        opts = dataclasses.replace(
+            opts, out=Path("runs") / f"optimize-{name}-{opts.dim}d-s{opts.seed}"
+        )
+    check_out_dir(opts.out)
+    return name, opts
+
+
+def run(argv: list[str]) -> int:
+    """Entry point of ``mbd optimize``; returns the exit code."""
+    prog = "mbd optimize"
+    try:
+        name, opts = parse(argv)
+    except CLIError as e:
+        return fail(prog, e)
+    from mbd.bbo.functions import make_test_problem
+    from mbd.bbo.optimize import minimize, plot_convergence
+    from mbd.cli.common import versions
+
+    problem = make_test_problem(name, opts.dim, shift=opts.shift, seed=opts.seed)
+    res = minimize(problem, opts.solver, seed=opts.seed)
+    err = None
+    if problem.optimum is not None:
+        err = float(np.max(np.abs(res.best_point - problem.optimum)))
+    summary = {
+        "function": name,
+        "dim": opts.dim,
+        "seed": opts.seed,
+        "shift": opts.shift,
+        "domain": [float(problem.low[0]), float(problem.high[0])],
+        "optimum_value": problem.best_value,
+        "distance_to_optimum_inf": err,
+        **res.summary(),
+        "config": dataclasses.asdict(opts.solver),
+        "versions": versions(),
+    }
+    with atomic_out_dir(opts.out) as tmp:
+        write_json(tmp / "summary.json", summary)
+        np.save(tmp / "solution.npy", res.best_point)
+        plot_convergence(
+            res, tmp / "convergence.png", title=f"MBD on {problem.name} (seed {opts.seed})"
+        )
+    if opts.quiet:
+        print(f"{res.best_value:.6g}")
+    else:
+        print(
+            f"{problem.name}: best value {res.best_value:.6g} (final estimate "
+            f"{res.final_value:.6g}, optimum 0) after {res.evaluations:,} evaluations; "
+            f"solve {res.seconds:.2f}s, compile {res.compile_seconds:.1f}s -> {opts.out}",
+            file=sys.stderr,
+        )
+    return 0

@@ -1,0 +1,217 @@
+"""Black-box optimization: test functions, user functions, MBD's convergence, the
+comparison runners and the CLI's errors."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import mbd
+from mbd.bbo import (
+    BBO_CONFIG,
+    FUNCTIONS,
+    make_test_problem,
+    make_user_problem,
+    minimize,
+)
+from mbd.bbo.compare import METHODS, mbd_config
+from mbd.cli.main import main
+
+
+@pytest.mark.parametrize("name", list(FUNCTIONS))
+@pytest.mark.parametrize("dim", [1, 2, 7])
+def test_value_at_known_optimum_is_zero(name, dim):
+    spec = FUNCTIONS[name]
+    assert abs(float(spec.fn(jnp.full(dim, spec.optimum)))) < 1e-5
+    # and positive a bit away from it
+    assert float(spec.fn(jnp.full(dim, spec.optimum + 0.3))) > 1e-3
+
+
+def test_hand_computed_values():
+    # Rastrigin at (1, 0.5): 20 + (1 - 10) + (0.25 + 10) = 21.25
+    assert float(FUNCTIONS["rastrigin"].fn(jnp.array([1.0, 0.5]))) == pytest.approx(21.25)
+    # Rosenbrock at (0, 0): (1 - 0)^2 = 1; sphere at (1, 2): 5
+    assert float(FUNCTIONS["rosenbrock"].fn(jnp.zeros(2))) == pytest.approx(1.0)
+    assert float(FUNCTIONS["sphere"].fn(jnp.array([1.0, 2.0]))) == pytest.approx(5.0)
+    # Ackley at y = 1 (every coordinate): 20 + e - 20 exp(-0.2) - e^1 = 20 (1 - exp(-0.2))
+    assert float(FUNCTIONS["ackley"].fn(jnp.ones(3))) == pytest.approx(
+        20 * (1 - np.exp(-0.2)), rel=1e-5
+    )
+
+
+@pytest.mark.parametrize("name", list(FUNCTIONS))
+def test_shifted_problem_has_its_optimum_inside_and_paper_domain(name):
+    p = make_test_problem(name, 5, shift=True, seed=3)
+    assert float(p.minimize(jnp.asarray(p.optimum))) == pytest.approx(0.0, abs=1e-5)
+    lo, hi = (-5.0, 10.0) if name == "ackley" else (-5.0, 5.0)
+    assert np.all(p.low == lo) and np.all(p.high == hi)
+    assert np.all(p.optimum > lo) and np.all(p.optimum < hi)
+    # the objective MBD maximizes is minus the value, on the decoded point
+    obj = p.objective()
+    z = obj.encode(jnp.asarray(p.optimum))
+    assert float(obj.fn(obj.decode(z))) == pytest.approx(0.0, abs=1e-4)
+    assert not np.allclose(make_test_problem(name, 5, seed=4).optimum, p.optimum)
+
+
+@pytest.mark.parametrize(
+    ("name", "tol_max", "tol_median"), [("ackley", 0.6, 0.3), ("rastrigin", 35.0, 12.0)]
+)
+def test_mbd_reaches_optimum_10d_over_seeds(name, tol_max, tol_median):
+    # Fixed budget: BBO_CONFIG = 64 samples x 100 updates = 6,400 evaluations; 8 seeds.
+    # Value at the box centre (MBD's start) is far above: checks it really moved.
+    p = make_test_problem(name, 10, seed=0)
+    solver = mbd.make_solver(p.objective(), BBO_CONFIG)
+    res = jax.vmap(solver.solve)(jax.random.split(jax.random.key(0), 8))
+    vals = -np.asarray(res.reward)
+    start = float(p.minimize(p.decode(jnp.zeros(10))))
+    assert tol_median < start / 8
+    assert np.max(vals) < tol_max, vals
+    assert np.median(vals) < tol_median, vals
+
+
+def test_user_function_and_minimize():
+    target = jnp.linspace(-0.5, 0.5, 6)
+    p = make_user_problem(lambda y: jnp.sum((y - target) ** 2), dim=6, low=-1.0, high=1.0)
+    r = minimize(p, mbd.MBDConfig(num_samples=64, num_steps=40, temperature=1.0), seed=0)
+    assert r.best_value < 0.02
+    assert np.max(np.abs(r.best_point - np.asarray(target))) < 0.15
+    assert r.evaluations == 39 * 64 + 1
+    assert np.all(np.diff(r.curve_best) <= 0)  # best-so-far never gets worse
+    # maximize=True flips the sign
+    q = make_user_problem(lambda y: -jnp.sum(y**2), dim=2, low=-1, high=1, maximize=True)
+    assert float(q.minimize(jnp.array([1.0, 0.0]))) == pytest.approx(1.0)
+
+
+def test_bad_inputs_get_clear_errors():
+    with pytest.raises(ValueError, match="dim must be an integer >= 1"):
+        make_test_problem("ackley", 0)
+    with pytest.raises(KeyError, match=r"unknown function .nope..*ackley"):
+        make_test_problem("nope", 3)
+    with pytest.raises(ValueError, match="non-finite value"):
+        make_user_problem(lambda y: jnp.sum(y) * jnp.nan, dim=3, low=-1, high=1)
+    with pytest.raises(ValueError, match="low < high"):
+        make_user_problem(jnp.sum, dim=3, low=1, high=-1)
+    with pytest.raises(ValueError, match="scalar"):
+        make_user_problem(lambda y: y, dim=3, low=-1, high=1)
+    # NaN everywhere but where the check looks: minimize says so
+    p = make_user_problem(
+        lambda y: jnp.where(jnp.all(jnp.abs(y) > 0.999) | jnp.all(y == 0), 0.0, jnp.nan),
+        dim=3,
+        low=-1,
+        high=1,
+    )
+    with pytest.raises(ValueError, match="NaN or inf for every sample"):
+        minimize(p, mbd.MBDConfig(num_samples=8, num_steps=3), seed=0)
+
+
+def test_nan_in_some_samples_gets_zero_weight():
+    # NaN on half of the box: MBD still finds the optimum on the other half.
+    p = make_user_problem(
+        lambda y: jnp.where(y[0] > 0.5, jnp.nan, jnp.sum((y + 0.5) ** 2)),
+        dim=2,
+        low=-1,
+        high=1,
+        check=False,
+    )
+    r = minimize(p, mbd.MBDConfig(num_samples=64, num_steps=30, temperature=1.0), seed=1)
+    assert np.isfinite(r.best_value) and r.best_value < 0.05
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_every_method_runs_at_equal_budget(method):
+    if METHODS[method].extra:
+        mod = {"cma": "cma", "shiwa": "nevergrad"}.get(method, "evosax")
+        pytest.importorskip(mod)
+    p = make_test_problem("sphere", 8, seed=0)
+    tr = METHODS[method].run(p, 320, 32, 0)
+    assert tr.evaluations.tolist() == [32 * k for k in range(1, 11)]
+    assert tr.num_evaluations in (320, 321)
+    assert np.all(np.diff(tr.best) <= 0)
+    assert np.isfinite(tr.final_value) and tr.final_value <= tr.best[-1] + 1e-9
+    start = float(p.minimize(p.decode(jnp.zeros(8))))
+    if method != "random":
+        assert tr.final_value < 0.5 * start  # every real optimizer improves on its start
+    at_point = float(p.minimize(jnp.asarray(tr.final_point)))
+    if method == "mbd":  # the point is the final estimate; the value may be a sample's
+        assert at_point >= tr.final_value - 1e-4
+    else:
+        assert at_point == pytest.approx(tr.final_value, rel=1e-4, abs=1e-4)
+
+
+def test_mbd_config_spends_the_budget():
+    assert mbd_config(6400, 64).num_updates * 64 == 6400
+    assert mbd_config(6400, 64, reading="paper").num_updates * 64 == 6400
+
+
+def test_cli_optimize_writes_summary_and_plot(tmp_path, capsys):
+    out = tmp_path / "o"
+    rc = main(
+        [
+            "optimize",
+            "sphere",
+            "--dim",
+            "4",
+            "--num-samples",
+            "16",
+            "--num-steps",
+            "10",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
+    assert rc == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["evaluations"] == 9 * 16 + 1 and s["dim"] == 4
+    assert s["best_value"] == pytest.approx(float(capsys.readouterr().out), rel=1e-4)
+    assert (out / "convergence.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["optimize", "ackley", "--dim", "0"], "--dim: must be an integer >= 1"),
+        (["optimize", "nope"], "FUNCTION: unknown function 'nope'"),
+        (["optimize", "ackley", "--temperature", "0"], "--temperature"),
+        (["bbo-bench", "--dims", "0"], "--dims"),
+        (["bbo-bench", "--functions", "nope"], "--functions: unknown function"),
+        (["bbo-bench", "--methods", "nope"], "--methods: unknown method"),
+        (["bbo-bench", "--budget", "100", "--popsize", "64"], "--budget: must be a multiple"),
+    ],
+)
+def test_cli_bad_values(argv, needle, capsys, tmp_path):
+    assert main([*argv, "--out", str(tmp_path / "x")] if argv[0] == "bbo-bench" else argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and needle in err
+
+
+def test_cli_bbo_bench_small(tmp_path):
+    out = tmp_path / "b"
+    rc = main(
+        [
+            "bbo-bench",
+            "--functions",
+            "sphere",
+            "--dims",
+            "3",
+            "--seeds",
+            "2",
+            "--methods",
+            "mbd",
+            "random",
+            "--budget",
+            "64",
+            "--popsize",
+            "16",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
+    assert rc == 0
+    res = json.loads((out / "results.json").read_text())
+    assert len(res["runs"]) == 4 and len(res["summary"]) == 2
+    assert "| sphere | 3 | mbd |" in (out / "table.md").read_text()
+    assert (out / "sphere-3d.png").stat().st_size > 1000
