@@ -2,7 +2,7 @@
 
 Training, even with a tiny budget, compiles Brax's trainer for minutes on a CPU, so the
 training test runs only with MBD_RL_TEST=1 (it was run for this module; see
-docs/results_baselines.md).
+docs/results.md).
 """
 
 from __future__ import annotations
