@@ -149,9 +149,8 @@ def make_mjx_problem(
     lo = np.where(limited, rng[:, 0], -1.0).astype(np.float32)
     hi = np.where(limited, rng[:, 1], 1.0).astype(np.float32)
     label = name
-    if label is None:
-        mujoco = require("mujoco")
-        label = mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_MODEL, 0) or "mjx_model"
+    if label is None:  # the model's name opens MuJoCo's name buffer
+        label = bytes(m.names).split(b"\0", 1)[0].decode() or "mjx_model"
     return Problem(
         init_state=d,
         step=MJXStep(mj_model=m, mjx_model=mx, reward=reward, n_frames=int(n_frames)),
