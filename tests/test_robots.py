@@ -1,10 +1,17 @@
 """Robot tasks and simulator adapters (Brax, MJX), renders, CLI errors.
 
-Needs the ``brax`` extra (skipped without it). Compiling a Brax physics step takes
-10-40 s on a small CPU, so every (task, backend) is solved once per module with tiny
-sizes (4 samples, horizon 3, one diffusion update) and shared by the checks. The default
-run covers each task on its default (the paper's) backend; set
-``MBD_TEST_BACKENDS=all`` to also solve every other backend each task supports.
+Needs the ``brax`` extra (skipped without it). Compiling a solve over a Brax physics
+step takes 20-70 s of CPU per (task, backend), so each is solved once per module with
+tiny sizes (4 samples, horizon 3, one diffusion update) and shared by the checks.
+
+How much runs is set by ``MBD_TEST_ROBOTS``:
+
+- unset (default suite, ~2-3 min of CPU): every task is built (reset compiled, bounds and
+  initial state checked); hopper (a stock Brax env with this project's reward),
+  humanoidjog (this project's humanoid model, with the mocap demo) and pusht (the
+  push-T scene, generalized backend) are stepped and solved on their default backends;
+- ``tasks``: every task is stepped and solved on its default (the paper's) backend;
+- ``all``: every task on every backend it supports.
 """
 
 from __future__ import annotations
@@ -23,17 +30,18 @@ import pytest
 pytest.importorskip("brax")
 pytest.importorskip("mujoco.mjx")
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
+import jax
+import jax.numpy as jnp
 
-import mbd  # noqa: E402
-from mbd.sim import MissingExtraError, brax_adapter, mjx_adapter, render  # noqa: E402
-from mbd.tasks import get_task, robots  # noqa: E402
+import mbd
+from mbd.sim import MissingExtraError, brax_adapter, mjx_adapter, render
+from mbd.tasks import get_task, robots
 
 TINY = mbd.MBDConfig(num_samples=4, num_steps=2, temperature=0.1)
 H = 3
 ROBOTS = [t.name for t in robots.TASKS]
-ALL_BACKENDS = os.environ.get("MBD_TEST_BACKENDS", "") == "all"
+LEVEL = os.environ.get("MBD_TEST_ROBOTS", "")
+QUICK = ("hopper", "humanoidjog", "pusht")
 
 
 @functools.cache
@@ -84,9 +92,31 @@ def _cases():
     cases = []
     for t in robots.TASKS:
         for k, b in enumerate(t.backends):
-            marks = [] if k == 0 or ALL_BACKENDS else [pytest.mark.skip("MBD_TEST_BACKENDS")]
+            run = LEVEL == "all" or (k == 0 and (LEVEL == "tasks" or t.name in QUICK))
+            marks = [] if run else [pytest.mark.skip("set MBD_TEST_ROBOTS=tasks or all")]
             cases.append(pytest.param(t.name, b, id=f"{t.name}-{b}", marks=marks))
     return cases
+
+
+@pytest.mark.parametrize("name", ROBOTS)
+def test_every_task_builds(name):
+    task = get_task(name)
+    problem = task.make(horizon=H, seed=0)
+    assert problem.name == name and problem.horizon == H
+    assert task.backends and task.render is not None
+    assert task.config == robots.AUTHORS[name] and task.horizon == robots.HORIZONS[name]
+    nu = {"hopper": 3, "walker2d": 6, "halfcheetah": 6, "ant": 8, "pusht": 2}.get(name, 17)
+    assert problem.action_dim == nu
+    box = 0.4 if name.startswith("humanoid") else 1.0
+    np.testing.assert_allclose(problem.action_low, -box)
+    np.testing.assert_allclose(problem.action_high, box)
+    for leaf in jax.tree_util.tree_leaves(problem.init_state):
+        assert np.all(np.isfinite(np.asarray(leaf, dtype=np.float64)))
+    z0 = np.asarray(problem.init_state.pipeline_state.x.pos)[0, 2]
+    if name == "humanoidstandup":
+        assert z0 == pytest.approx(0.15, abs=0.01)  # lying down
+    elif name.startswith("humanoid"):
+        assert z0 == pytest.approx(1.4, abs=0.01)
 
 
 @pytest.mark.slow

@@ -316,7 +316,7 @@ def frames(problem: Problem, states: PyTree) -> tuple[np.ndarray, np.ndarray]:
 __all__ = [
     "BACKENDS",
     "BraxStep",
-    "ModelEnv",
+    "ModelEnv",  # noqa: F822 (built on first access, see __getattr__)
     "action_box",
     "body_positions",
     "check_backend",

@@ -282,9 +282,7 @@ def jog_reward_of_positions(torso: np.ndarray, dt: float = JOG_DT) -> np.ndarray
 def _check_backend(task: str, backend: str | None, allowed: tuple[str, ...]) -> str:
     backend = allowed[0] if backend is None else backend
     if backend not in allowed:
-        raise ValueError(
-            f"task {task!r} supports backends {', '.join(allowed)} (got {backend!r})"
-        )
+        raise ValueError(f"task {task!r} supports backends {', '.join(allowed)} (got {backend!r})")
     return backend
 
 
@@ -335,9 +333,7 @@ def make_walker2d(horizon: int = 50, demo: bool = False, seed: int = 0, backend=
     return _make_stock("walker2d", "walker2d", horizon, seed, backend, n_frames=20, torso_z=1.1)
 
 
-def make_halfcheetah(
-    horizon: int = 50, demo: bool = False, seed: int = 0, backend=None
-) -> Problem:
+def make_halfcheetah(horizon: int = 50, demo: bool = False, seed: int = 0, backend=None) -> Problem:
     """halfcheetah: Brax's stock env (its per-backend timestep and n_frames) and reward."""
     del demo
     return _make_stock("halfcheetah", "halfcheetah", horizon, seed, backend)
@@ -356,9 +352,7 @@ def _humanoid_env(standup: bool, n_frames: int, backend: str):
     return brax_adapter.ModelEnv(sys, backend=backend, n_frames=n_frames)
 
 
-def make_humanoidrun(
-    horizon: int = 50, demo: bool = False, seed: int = 0, backend=None
-) -> Problem:
+def make_humanoidrun(horizon: int = 50, demo: bool = False, seed: int = 0, backend=None) -> Problem:
     """humanoidrun: x_torso - clip(|z - 1.3|, -1, 1) - 0.1 |y|, n_frames 7."""
     from mbd.sim import brax_adapter
 
@@ -394,14 +388,10 @@ def make_humanoidstandup(
             - 0.1 * jnp.abs(p[1])
         )
 
-    return brax_adapter.make_brax_problem(
-        env, horizon, reward, key=seed, name="humanoidstandup"
-    )
+    return brax_adapter.make_brax_problem(env, horizon, reward, key=seed, name="humanoidstandup")
 
 
-def make_humanoidjog(
-    horizon: int = 50, demo: bool = False, seed: int = 0, backend=None
-) -> Problem:
+def make_humanoidjog(horizon: int = 50, demo: bool = False, seed: int = 0, backend=None) -> Problem:
     """humanoidjog: 1 - |vx_torso - 1.6| - |z - 1.3| - 0.1 |y|, n_frames 5 (dt 0.03).
 
     With ``demo``, the partial-state mocap reference (torso, thighs, shins; Eq. 13) with
