@@ -161,7 +161,7 @@ def run(argv: list[str]) -> int:
                 demo=opts.demo,
                 progress=on_step,
                 on_compiled=on_compiled,
-                task_options={"backend": opts.backend},
+                task_options={"backend": opts.backend or next(iter(task.backends), None)},
             )
     except MissingExtraError as e:
         return fail(prog, CLIError("TASK", f"{name}: {e}"))

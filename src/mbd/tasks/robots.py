@@ -127,6 +127,9 @@ STANDUP_CONTACT_GEOMS = (
 
 
 def _brax_asset(name: str) -> str:
+    from mbd.sim import require
+
+    require("brax")  # imported quietly first (it prints on import without MuJoCo Warp)
     return (resources.files("brax") / "envs" / "assets" / name).read_text()
 
 
