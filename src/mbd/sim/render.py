@@ -9,6 +9,8 @@ Why not Brax's own ``brax.io.html``: its page imports three.js, lil-gui and pako
 public CDNs, which Brax does not ship, so it shows nothing offline; copying those
 libraries into this package was not an option. The data it shows is the same: the
 model's geoms in their body frames and the body poses ``x.pos`` / ``x.rot`` per step.
+A problem with a demonstration of 3-D positions (humanoidjog ``--demo``) also shows the
+reference points as orange diamonds.
 """
 
 from __future__ import annotations
@@ -113,6 +115,7 @@ def scene_data(
     rewards: np.ndarray | None = None,
     title: str = "",
     track: str | None = None,
+    markers: np.ndarray | None = None,
 ) -> dict:
     """The JSON the viewer reads.
 
@@ -124,6 +127,8 @@ def scene_data(
         rewards: per-step rewards (F - 1,) shown beside the time.
         title: first line of the overlay.
         track: body the camera follows; the first body if None.
+        markers: optional points drawn as small orange diamonds, (F, K, 3), e.g. a
+            demonstration's reference positions.
 
     Returns:
         A JSON-ready dict.
@@ -181,6 +186,7 @@ def scene_data(
         "track": int(track_id) if nb else -1,
         "track_height": float(np.mean(pos[:, :, 2])) if nb else 0.0,
         "camera_distance": max(2.5, 2.5 * extent),
+        "markers": [] if markers is None else np.round(np.asarray(markers), 4).tolist(),
     }
 
 
@@ -219,7 +225,13 @@ def problem_scene(problem, result, title: str = "", track: str | None = None) ->
         dt = float(m.opt.timestep) * step.n_frames
     else:
         raise TypeError("render needs a problem made by the Brax or MJX adapter")
-    return scene_data(m, pos, quat, dt, result.rewards, title=title, track=track)
+    markers = None
+    demo = problem.demo
+    if demo is not None:
+        ref = np.asarray(demo.reference, dtype=np.float64)
+        if ref.ndim == 3 and ref.shape[-1] == 3 and ref.shape[0] == pos.shape[0] - 1:
+            markers = np.concatenate([ref[:1], ref])  # frame 0 shows the first target
+    return scene_data(m, pos, quat, dt, result.rewards, title, track, markers)
 
 
 def save_html(problem, result, path: str | Path, title: str = "", track: str | None = None):
