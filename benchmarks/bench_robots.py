@@ -4,10 +4,15 @@ For each task (on its default backend, or ``--backend``):
 
 1. ``env_steps_per_s``: bare batched rollouts, i.e. one jitted ``lax.scan`` over K
    batches of ``vmap``-ed rollouts of B random control sequences of the task's horizon
-   (K * B * H env steps), timed after compilation.
+   (K * B * H env steps), timed after compilation. The controls follow MBD's own sample
+   distribution (``--controls solver``: clip(sqrt(1 - alpha_bar_i) eps) per update) or
+   are uniform in the box (``--controls uniform``); contact-rich physics costs more for
+   wild controls on the CPU, so only the former is a like-for-like baseline.
 2. ``mbd_over_bare``: wall time of a compiled MBD solve with B samples and N diffusion
    steps (K = N - 1 updates, the same K * B * H env steps plus one H-step replay) divided
-   by the bare rollouts' time. Target: <= 1.10 (the solver's own work vanishes).
+   by the bare rollouts' time. Target: <= 1.10 (the solver's own work vanishes). Both
+   are compiled first, then run in turns (3 rounds, best time of each), so that load
+   from other processes on a shared machine hits both alike.
 3. With ``--reward-seeds S`` (e.g. 3): MBD's final reward (mean per-step reward of the
    open-loop replay) over seeds 0..S-1 with ``--reward-samples`` samples and the task's
    recommended N and temperature, next to the paper's Table 2.
@@ -36,46 +41,73 @@ import mbd
 from mbd.tasks import get_task, robots
 
 
-def _timed(fn, *args, repeats: int = 2) -> tuple[float, float]:
-    """(compile seconds, best run seconds) of a jitted function."""
+def _compile(fn, *args):
+    """(compiled function, compile seconds)."""
     t0 = time.perf_counter()
     compiled = jax.jit(fn).lower(*args).compile()
-    compile_s = time.perf_counter() - t0
-    best = np.inf
+    return compiled, time.perf_counter() - t0
+
+
+def _interleaved(fns: list, arg, repeats: int = 3) -> list[float]:
+    """Best wall time of each compiled function, run in turns so that load from other
+    processes on a shared machine hits them alike."""
+    best = [np.inf] * len(fns)
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(compiled(*args))
-        best = min(best, time.perf_counter() - t0)
-    return compile_s, best
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            jax.block_until_ready(fn(arg))
+            best[i] = min(best[i], time.perf_counter() - t0)
+    return best
 
 
-def bare_rollouts(problem: mbd.Problem, batch: int, updates: int):
-    """A function key -> rewards running ``updates`` batches of ``batch`` random rollouts."""
+def bare_rollouts(problem: mbd.Problem, batch: int, stds: np.ndarray, uniform: bool = False):
+    """A function key -> total reward of len(stds) batches of ``batch`` rollouts.
+
+    Batch k rolls out clip(stds[k] * eps, -1, 1): the sample distribution of MBD's update
+    k (reference reading) around a zero mean, so that the physics sees the same kind of
+    controls as in a solve; with ``uniform``, uniform random controls in the whole box.
+    """
 
     def one(z):
         return jnp.mean(mbd.rollout(problem, problem.controls(z)).rewards)
 
     def run(key):
-        def body(carry, k):
-            z = jax.random.uniform(k, (batch, *problem.shape), minval=-1.0, maxval=1.0)
-            r = jax.vmap(one)(z)
-            return carry + jnp.sum(r), None
+        def body(carry, xs):
+            k, std = xs
+            shape = (batch, *problem.shape)
+            if uniform:
+                z = jax.random.uniform(k, shape, minval=-1.0, maxval=1.0)
+            else:
+                z = jnp.clip(std * jax.random.normal(k, shape), -1.0, 1.0)
+            return carry + jnp.sum(jax.vmap(one)(z)), None
 
-        total, _ = jax.lax.scan(body, jnp.zeros(()), jax.random.split(key, updates))
+        keys = jax.random.split(key, len(stds))
+        total, _ = jax.lax.scan(body, jnp.zeros(()), (keys, jnp.asarray(stds)))
         return total
 
     return run
 
 
-def bench_task(name: str, backend: str | None, samples: int, steps: int) -> dict:
+def solver_stds(cfg: mbd.MBDConfig) -> np.ndarray:
+    """Sampling std of each update of a reference-reading solve: sqrt(1 - alpha_bar_i),
+    i = N-1 .. 1."""
+    sch = mbd.make_schedule(cfg.schedule, cfg.num_steps, cfg.beta_start, cfg.beta_end)
+    i = np.arange(cfg.num_steps - 1, 0, -1)
+    return np.sqrt(1.0 - sch.alpha_bars[i]).astype(np.float32)
+
+
+def bench_task(
+    name: str, backend: str | None, samples: int, steps: int, controls: str = "solver"
+) -> dict:
     task = get_task(name)
     problem = task.make(horizon=task.horizon, seed=0, backend=backend)
     cfg = dataclasses.replace(task.config, num_samples=samples, num_steps=steps)
     k = cfg.num_updates
     key = jax.random.key(0)
-    c_bare, t_bare = _timed(bare_rollouts(problem, samples, k), key)
-    solver = mbd.make_solver(problem, cfg)
-    c_mbd, t_mbd = _timed(solver.solve, key)
+    fn = bare_rollouts(problem, samples, solver_stds(cfg), uniform=controls == "uniform")
+    bare, c_bare = _compile(fn, key)
+    solve, c_mbd = _compile(mbd.make_solver(problem, cfg).solve, key)
+    t_bare, t_mbd = _interleaved([bare, solve], key)
     env_steps = k * samples * task.horizon
     return {
         "task": name,
@@ -83,6 +115,7 @@ def bench_task(name: str, backend: str | None, samples: int, steps: int) -> dict
         "horizon": task.horizon,
         "samples": samples,
         "updates": k,
+        "controls": controls,
         "env_steps": env_steps,
         "bare_seconds": t_bare,
         "env_steps_per_s": env_steps / t_bare,
@@ -127,6 +160,12 @@ def main() -> None:
     p.add_argument("--backend", default=None, help="backend (default: each task's own)")
     p.add_argument("--samples", type=int, default=256, help="B of the throughput runs")
     p.add_argument("--steps", type=int, default=20, help="N of the throughput runs")
+    p.add_argument(
+        "--controls",
+        choices=["solver", "uniform"],
+        default="solver",
+        help="controls of the bare rollouts: MBD's own sample distribution, or uniform",
+    )
     p.add_argument("--reward-tasks", nargs="*", default=["hopper", "ant", "walker2d"])
     p.add_argument("--reward-seeds", type=int, default=0, help="seeds of the reward runs")
     p.add_argument("--reward-samples", type=int, default=128)
@@ -145,7 +184,7 @@ def main() -> None:
     print("| task | backend | env-steps/s (bare) | MBD / bare | compile MBD (s) |")
     print("|---|---|---|---|---|")
     for name in a.tasks:
-        r = bench_task(name, a.backend, a.samples, a.steps)
+        r = bench_task(name, a.backend, a.samples, a.steps, a.controls)
         out["throughput"].append(r)
         print(
             f"| {name} | {r['backend']} | {r['env_steps_per_s']:,.0f} | "
