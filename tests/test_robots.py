@@ -44,6 +44,13 @@ LEVEL = os.environ.get("MBD_TEST_ROBOTS", "")
 QUICK = ("hopper", "humanoidjog", "pusht")
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp_dir(tmp_path, monkeypatch):
+    # MuJoCo writes its warnings (e.g. Brax's ant.xml uses a deprecated attribute) to
+    # MUJOCO_LOG.TXT in the working directory: keep that out of the repository.
+    monkeypatch.chdir(tmp_path)
+
+
 @functools.cache
 def solved(name: str, backend: str):
     """(problem, result) of a two-step solve of a task on a backend (cached per module)."""
