@@ -41,6 +41,7 @@ def plan_task(
     demo: bool = False,
     progress: Callable[[int, StepInfo], None] | None = None,
     on_compiled: Callable[[float], None] | None = None,
+    task_options: dict[str, Any] | None = None,
 ) -> PlanOutcome:
     """Builds the task's problem, compiles and runs one MBD solve, and summarizes it.
 
@@ -52,6 +53,8 @@ def plan_task(
         demo: use the task's demonstration (Eq. 13).
         progress: host callback per diffusion update, see :func:`~mbd.solver.make_solver`.
         on_compiled: called with the compile time in seconds, before the solve starts.
+        task_options: extra keyword arguments of ``task.make`` (e.g. ``backend``); those
+            that are None are left out.
 
     Returns:
         :class:`PlanOutcome`. ``summary`` holds task, method, seed, horizon, demo, the full
@@ -63,7 +66,8 @@ def plan_task(
     if demo and not task.has_demo:
         raise ValueError(f"task {task.name!r} has no demonstration")
     horizon = task.horizon if horizon is None else horizon
-    problem = task.make(horizon=horizon, demo=demo, seed=seed)
+    options = {k: v for k, v in (task_options or {}).items() if v is not None}
+    problem = task.make(horizon=horizon, demo=demo, seed=seed, **options)
     solver = make_solver(problem, config, progress=progress)
     key = jax.random.key(seed)
     t0 = time.perf_counter()
@@ -84,6 +88,7 @@ def plan_task(
         "horizon": horizon,
         "demo": demo,
         "config": dataclasses.asdict(config),
+        "task_options": options,
         "final_reward": float(result.reward),
         "violation": float(result.violation),
         "feasible": bool(result.violation <= 0.0),

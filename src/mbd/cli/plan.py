@@ -1,7 +1,8 @@
 """``mbd plan TASK [options]``: plan one task with MBD and save the result.
 
 Writes ``DIR/summary.json``, ``DIR/trajectory.npz`` (``controls`` (H, nu), ``states``),
-``DIR/reward.png`` and, for tasks with a picture (car2d), ``DIR/plan.png``.
+``DIR/reward.png``, for tasks with a picture (car2d) ``DIR/plan.png``, and for simulator
+tasks (the robots) ``DIR/render.html``, a self-contained 3-D replay.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ class PlanOptions:
     """planning horizon H (control steps)"""
     quiet: bool = False
     """no progress display"""
+    backend: str | None = None
+    """physics backend of a simulator task (e.g. positional, generalized, mjx); None: the
+    task's default (`mbd tasks` lists each task's backends)"""
     solver: Annotated[MBDConfig, tyro.conf.OmitArgPrefixes] = dataclasses.field(
         default_factory=MBDConfig
     )
@@ -86,6 +90,14 @@ def parse(argv: list[str]) -> tuple[str, PlanOptions]:
         raise CLIError("--seed", f"must be an integer >= 0 (got {opts.seed})")
     if opts.demo and not task.has_demo:
         raise CLIError("--demo", f"task {name!r} has no demonstration")
+    if opts.backend is not None:
+        if not task.backends:
+            raise CLIError("--backend", f"task {name!r} has a single built-in simulator")
+        if opts.backend not in task.backends:
+            raise CLIError(
+                "--backend",
+                f"task {name!r} supports {', '.join(task.backends)} (got {opts.backend!r})",
+            )
     if opts.out is None:
         out = Path("runs") / f"{name}{'-demo' if opts.demo else ''}-s{opts.seed}"
         opts = dataclasses.replace(opts, out=out)
@@ -137,16 +149,22 @@ def run(argv: list[str]) -> int:
     def on_compiled(seconds):
         progress.update(bar, description=f"diffusing {name} (compiled in {seconds:.1f}s)")
 
-    with progress:
-        outcome = plan_task(
-            task,
-            cfg,
-            seed=opts.seed,
-            horizon=opts.horizon,
-            demo=opts.demo,
-            progress=on_step,
-            on_compiled=on_compiled,
-        )
+    from mbd.sim import MissingExtraError
+
+    try:
+        with progress:
+            outcome = plan_task(
+                task,
+                cfg,
+                seed=opts.seed,
+                horizon=opts.horizon,
+                demo=opts.demo,
+                progress=on_step,
+                on_compiled=on_compiled,
+                task_options={"backend": opts.backend or next(iter(task.backends), None)},
+            )
+    except MissingExtraError as e:
+        return fail(prog, CLIError("TASK", f"{name}: {e}"))
     from mbd.cli.common import versions
 
     summary = dict(outcome.summary)
@@ -164,6 +182,8 @@ def run(argv: list[str]) -> int:
         plot_reward(res.history, tmp / "reward.png", title=f"{name}: MBD sample reward")
         if task.plot is not None:
             task.plot(outcome.problem, res, tmp / "plan.png")
+        if task.render is not None:
+            task.render(outcome.problem, res, tmp / "render.html")
     s = summary
     extra = "".join(
         f", {k} {v:.3f}" if isinstance(v, float) else f", {k} {v}"

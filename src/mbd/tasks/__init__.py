@@ -27,6 +27,10 @@ class TaskSpec:
         plot: optional ``plot(problem, result, path)`` that draws the task's picture.
         metrics: optional ``metrics(problem, result) -> dict`` of task-specific figures
             (JSON-ready) for the run summary.
+        render: optional ``render(problem, result, path)`` that writes an interactive
+            replay (``render.html``) of the planned trajectory.
+        backends: simulator backends ``make(backend=...)`` accepts, the default first;
+            empty for a task with a single built-in simulator.
     """
 
     name: str
@@ -37,6 +41,8 @@ class TaskSpec:
     has_demo: bool = False
     plot: Callable[..., None] | None = None
     metrics: Callable[..., dict] | None = None
+    render: Callable[..., None] | None = None
+    backends: tuple[str, ...] = ()
 
 
 _REGISTRY: dict[str, TaskSpec] = {}
@@ -94,6 +100,28 @@ def _register_builtin() -> None:
             metrics=car2d.metrics,
         )
     )
+    _register_robots()
+
+
+def _register_robots() -> None:
+    # Importing the module does not import Brax: each task's ``make`` does, and raises
+    # ImportError naming ``pip install 'mbd[brax]'`` when it is missing.
+    from mbd.tasks import robots
+
+    for t in robots.TASKS:
+        register_task(
+            TaskSpec(
+                name=t.name,
+                summary=t.summary,
+                make=t.make,
+                config=robots.AUTHORS[t.name],
+                horizon=robots.HORIZONS[t.name],
+                has_demo=t.has_demo,
+                metrics=t.metrics,
+                render=robots.render,
+                backends=t.backends,
+            )
+        )
 
     from mbd.tasks import toys
 

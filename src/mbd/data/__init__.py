@@ -1,0 +1,1 @@
+"""Package data: the humanoid jogging mocap reference (see ``PROVENANCE.md``)."""
