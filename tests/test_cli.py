@@ -19,9 +19,9 @@ SMALL = ["--num-samples", "64", "--num-steps", "6", "--quiet"]
 
 def test_tasks_lists_car2d(capsys):
     assert main(["tasks"]) == 0
-    out = capsys.readouterr().out
-    assert out.startswith("car2d")
-    assert len(out.strip().splitlines()) == len(mbd.tasks.list_tasks())
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [ln.split()[0] for ln in lines] == [t.name for t in mbd.tasks.list_tasks()]
+    assert any(ln.startswith("car2d ") and "[--demo]" in ln for ln in lines)
 
 
 def test_plan_writes_everything(tmp_path, capsys):
