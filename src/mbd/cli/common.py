@@ -9,7 +9,7 @@ import platform
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,42 @@ class CLIError(Exception):
 def flag(field: str) -> str:
     """Command-line spelling of a config field: ``num_samples`` -> ``--num-samples``."""
     return "--" + field.replace("_", "-")
+
+
+def leading_name(
+    argv: list[str],
+    what: str,
+    missing: str,
+    usage: Callable[[], str],
+    lookup: Callable[[str], Any],
+) -> tuple[str, Any, list[str]]:
+    """Takes the NAME of ``mbd COMMAND NAME [options]`` and looks it up.
+
+    ``-h`` / ``--help`` in NAME's place prints ``usage()`` and exits 0.
+
+    Args:
+        argv: the command's arguments.
+        what: the positional's label in errors, e.g. ``TASK``.
+        missing: the message when NAME is absent.
+        usage: returns the usage text.
+        lookup: ``lookup(name)``, raising KeyError with a message for an unknown name.
+
+    Returns:
+        (name, what ``lookup`` returned, the remaining arguments).
+
+    Raises:
+        CLIError: NAME missing or unknown.
+    """
+    if not argv or argv[0].startswith("-"):
+        if argv and argv[0] in ("-h", "--help"):
+            print(usage())
+            raise SystemExit(0)
+        raise CLIError(what, missing)
+    try:
+        found = lookup(argv[0])
+    except KeyError as e:
+        raise CLIError(what, str(e.args[0])) from None
+    return argv[0], found, argv[1:]
 
 
 def fail(prog: str, err: Exception) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 from mbd.cli.common import CLIError, fail
@@ -61,7 +62,11 @@ def main(argv: list[str] | None = None) -> int:
             "mbd",
             CLIError("COMMAND", f"unknown command {name!r}; choose one of {', '.join(COMMANDS)}"),
         )
-    return importlib.import_module(COMMANDS[name]).run(argv[1:])
+    try:
+        return importlib.import_module(COMMANDS[name]).run(argv[1:])
+    except BrokenPipeError:  # output piped into e.g. `head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

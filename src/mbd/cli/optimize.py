@@ -22,6 +22,7 @@ from mbd.cli.common import (
     check_out_dir,
     fail,
     flag,
+    leading_name,
     tyro_parse,
     write_json,
 )
@@ -72,16 +73,13 @@ def parse(argv: list[str]) -> tuple[str, OptimizeOptions]:
     """Parses ``FUNCTION [options]``; raises :class:`CLIError` for a bad value."""
     from mbd.bbo.functions import get_function
 
-    if not argv or argv[0].startswith("-"):
-        if argv and argv[0] in ("-h", "--help"):
-            print(_usage())
-            raise SystemExit(0)
-        raise CLIError("FUNCTION", "missing; give a function name first (mbd optimize --help)")
-    name, rest = argv[0], argv[1:]
-    try:
-        spec = get_function(name)
-    except KeyError as e:
-        raise CLIError("FUNCTION", str(e.args[0])) from None
+    name, spec, rest = leading_name(
+        argv,
+        "FUNCTION",
+        "missing; give a function name first (mbd optimize --help)",
+        _usage,
+        get_function,
+    )
     with deferred_validation():
         opts = tyro_parse(
             OptimizeOptions,

@@ -21,6 +21,7 @@ from mbd.cli.common import (
     check_out_dir,
     fail,
     flag,
+    leading_name,
     tyro_parse,
     write_json,
 )
@@ -65,16 +66,9 @@ def _usage() -> str:
 
 def parse(argv: list[str]) -> tuple[str, PlanOptions]:
     """Parses ``TASK [options]``; raises :class:`CLIError` for a bad value."""
-    if not argv or argv[0].startswith("-"):
-        if argv and argv[0] in ("-h", "--help"):
-            print(_usage())
-            raise SystemExit(0)
-        raise CLIError("TASK", "missing; give a task name first (see `mbd tasks`)")
-    name, rest = argv[0], argv[1:]
-    try:
-        task = get_task(name)
-    except KeyError as e:
-        raise CLIError("TASK", str(e.args[0])) from None
+    name, task, rest = leading_name(
+        argv, "TASK", "missing; give a task name first (see `mbd tasks`)", _usage, get_task
+    )
     default = PlanOptions(horizon=task.horizon, solver=task.config)
     with deferred_validation():
         opts = tyro_parse(
