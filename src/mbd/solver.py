@@ -568,22 +568,75 @@ def make_solver(
         )
         return new, info
 
+    solve = make_scan_solve(
+        init,
+        step,
+        lambda st: st.mean,
+        Evaluator(evaluate, replay, bounded, shape),
+        K,
+        progress=progress,
+        keep_iterates=config.keep_iterates,
+    )
+
+    return Solver(
+        init=init,
+        step=step,
+        solve=solve,
+        evaluate=evaluate,
+        replay=replay,
+        shape=shape,
+        num_updates=K,
+    )
+
+
+def make_scan_solve(
+    init: Callable[..., Any],
+    step: Callable[[Array, Any], tuple[Any, StepInfo]],
+    output: Callable[[Any], Array],
+    evaluator: Evaluator,
+    num_updates: int,
+    progress: Callable[[int, StepInfo], None] | None = None,
+    keep_iterates: bool = False,
+    clip_output: bool = False,
+) -> Callable[..., MBDResult]:
+    """Builds a jitted whole solve: ``init``, then ``num_updates`` steps in one ``lax.scan``.
+
+    Shared by MBD and the baselines, so that one method and seed split keys alike (one
+    key for ``init``, one per step) and every solve returns the same :class:`MBDResult`.
+
+    Args:
+        init: ``init(key, guess) -> state``.
+        step: ``step(key, state) -> (state, StepInfo)``.
+        output: ``output(state) -> z``, the solution in normalized units, ``shape``.
+        evaluator: scores and replays the solution.
+        num_updates: K, number of steps.
+        progress: optional host callback ``progress(k, info)`` after each step k.
+        keep_iterates: also return ``output(state)`` after every step, (K, *shape).
+        clip_output: clip z to [-1, 1] before the replay when the search is bounded.
+
+    Returns:
+        Jitted ``solve(key, guess=None) -> MBDResult``.
+    """
+
     def _solve(key: Array, guess: Array | None = None) -> MBDResult:
         k_init, k_steps = jax.random.split(key)
         state = init(k_init, guess)
 
         def body(st, kk):
-            kk_i, kk_key = kk
-            st, info = step(kk_key, st)
+            k_i, k_key = kk
+            st, info = step(k_key, st)
             if progress is not None:
-                jax.debug.callback(progress, kk_i, info)
-            return st, (info, st.mean if config.keep_iterates else None)
+                jax.debug.callback(progress, k_i, info)
+            return st, (info, output(st) if keep_iterates else None)
 
-        keys = jax.random.split(k_steps, K)
-        state, (history, iterates) = jax.lax.scan(body, state, (jnp.arange(K), keys))
-        solution, reward, viol, states, rewards = replay(state.mean)
+        keys = jax.random.split(k_steps, num_updates)
+        state, (history, iterates) = jax.lax.scan(body, state, (jnp.arange(num_updates), keys))
+        z = output(state)
+        if clip_output and evaluator.bounded:
+            z = jnp.clip(z, -1.0, 1.0)
+        solution, reward, viol, states, rewards = evaluator.replay(z)
         return MBDResult(
-            z=state.mean,
+            z=z,
             solution=solution,
             reward=reward,
             violation=viol,
@@ -593,15 +646,7 @@ def make_solver(
             iterates=iterates,
         )
 
-    return Solver(
-        init=init,
-        step=step,
-        solve=jax.jit(_solve),
-        evaluate=evaluate,
-        replay=replay,
-        shape=shape,
-        num_updates=K,
-    )
+    return jax.jit(_solve)
 
 
 def solve(

@@ -19,7 +19,14 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from mbd.solver import ConfigError, Evaluation, Evaluator, MBDResult, StepInfo
+from mbd.solver import (
+    ConfigError,
+    Evaluation,
+    Evaluator,
+    MBDResult,
+    StepInfo,
+    make_scan_solve,
+)
 
 Array = jax.Array
 
@@ -238,32 +245,6 @@ def make_solve(
         Jitted ``solve(key, guess=None) -> MBDResult``.
     """
 
-    def _solve(key: Array, guess: Array | None = None) -> MBDResult:
-        k_init, k_steps = jax.random.split(key)
-        state = init(k_init, guess)
-
-        def body(st, kk):
-            k_i, k_key = kk
-            st, info = step(k_key, st)
-            if progress is not None:
-                jax.debug.callback(progress, k_i, info)
-            return st, info
-
-        keys = jax.random.split(k_steps, num_updates)
-        state, history = jax.lax.scan(body, state, (jnp.arange(num_updates), keys))
-        z = output(state)
-        if evaluator.bounded:
-            z = jnp.clip(z, -1.0, 1.0)
-        solution, reward, viol, states, rewards = evaluator.replay(z)
-        return MBDResult(
-            z=z,
-            solution=solution,
-            reward=reward,
-            violation=viol,
-            states=states,
-            rewards=rewards,
-            history=history,
-            iterates=None,
-        )
-
-    return jax.jit(_solve)
+    return make_scan_solve(
+        init, step, output, evaluator, num_updates, progress=progress, clip_output=True
+    )
