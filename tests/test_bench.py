@@ -141,6 +141,12 @@ def test_report_on_a_hand_made_runs_file(tmp_path, capsys):
     assert "| ant | - | -1.250 ± 0.000 (1) |" in md
     assert "| car2d | 2.00 s (+ 8.00 s compile) | 3.00 s (+ 11.00 s compile) |" in md
     assert "| ant | - | 1 m 30.0 s (+ 30.00 s compile) |" in md
+    # the paper's Table 2 beside, for its tasks only (ant: CEM 0.85, MBD 3.80, 16.2 s);
+    # measured / paper = -1.25 / 3.80 = -0.33
+    paper = md[md.index("## The paper's numbers") :]
+    assert "| task | cem | mbd | MBD measured / paper | paper MBD time |" in paper
+    assert "| ant | 0.850 | 3.800 | -0.33 | 16.20 s |" in paper
+    assert "car2d" not in paper
     rows = list(csv.DictReader((d / "table.csv").open()))
     got = {(r["task"], r["method"]): r for r in rows}
     assert [(r["task"], r["method"]) for r in rows] == [

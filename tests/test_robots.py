@@ -1,21 +1,16 @@
 """Robot tasks and simulator adapters (Brax, MJX), renders, CLI errors.
 
-Needs the ``brax`` extra (skipped without it). Compiling a solve over a Brax physics
-step takes 20-70 s of CPU per (task, backend), so each is solved once per module with
-tiny sizes (4 samples, horizon 3, one diffusion update) and shared by the checks.
-
-How much runs is set by ``MBD_TEST_ROBOTS``:
-
-- unset (default suite, ~2-3 min of CPU): every task is built (reset compiled, bounds and
-  initial state checked); hopper (a stock Brax env with this project's reward),
-  humanoidjog (this project's humanoid model, with the mocap demo) and pusht (the
-  push-T scene, generalized backend) are stepped and solved on their default backends;
-- ``tasks``: every task is stepped and solved on its default (the paper's) backend;
-- ``all``: every task on every backend it supports.
+Needs the ``brax`` extra (skipped without it). Every task is built, stepped and solved
+on every backend it supports (23 task/backend pairs), once per module with tiny sizes (4
+samples, horizon 3, one diffusion update) shared by the checks. Compiling a solve over a
+Brax physics step is what costs here (20-75 s of CPU per pair with XLA's optimizations,
+about half without), and these runs are too small for the optimizations to pay, so the
+solves are compiled with ``jax_disable_most_optimizations``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -40,8 +35,6 @@ from mbd.tasks import get_task, robots
 TINY = mbd.MBDConfig(num_samples=4, num_steps=2, temperature=0.1)
 H = 3
 ROBOTS = [t.name for t in robots.TASKS]
-LEVEL = os.environ.get("MBD_TEST_ROBOTS", "")
-QUICK = ("hopper", "humanoidjog", "pusht")
 
 
 @pytest.fixture(autouse=True)
@@ -55,9 +48,21 @@ def _in_tmp_dir(tmp_path, monkeypatch):
 def solved(name: str, backend: str):
     """(problem, result) of a two-step solve of a task on a backend (cached per module)."""
     task = get_task(name)
-    problem = task.make(horizon=H, demo=task.has_demo, seed=1, backend=backend)
-    result = mbd.make_solver(problem, TINY).solve(jax.random.key(0))
+    with _fast_compile():
+        problem = task.make(horizon=H, demo=task.has_demo, seed=1, backend=backend)
+        result = mbd.make_solver(problem, TINY).solve(jax.random.key(0))
     return problem, jax.tree_util.tree_map(np.asarray, result)
+
+
+@contextlib.contextmanager
+def _fast_compile():
+    """XLA with most optimizations off: compiles about twice as fast; the runs are tiny."""
+    before = jax.config.values["jax_disable_most_optimizations"]
+    jax.config.update("jax_disable_most_optimizations", True)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_disable_most_optimizations", before)
 
 
 def torso(problem, states, name="torso"):
@@ -96,19 +101,14 @@ def expected_rewards(name, problem, result) -> np.ndarray:
 
 
 def _cases():
-    cases = []
-    for t in robots.TASKS:
-        for k, b in enumerate(t.backends):
-            run = LEVEL == "all" or (k == 0 and (LEVEL == "tasks" or t.name in QUICK))
-            marks = [] if run else [pytest.mark.skip("set MBD_TEST_ROBOTS=tasks or all")]
-            cases.append(pytest.param(t.name, b, id=f"{t.name}-{b}", marks=marks))
-    return cases
+    return [pytest.param(t.name, b, id=f"{t.name}-{b}") for t in robots.TASKS for b in t.backends]
 
 
 @pytest.mark.parametrize("name", ROBOTS)
 def test_every_task_builds(name):
     task = get_task(name)
-    problem = task.make(horizon=H, seed=0)
+    with _fast_compile():
+        problem = task.make(horizon=H, seed=0)
     assert problem.name == name and problem.horizon == H
     assert task.backends and task.render is not None
     assert task.config == robots.AUTHORS[name] and task.horizon == robots.HORIZONS[name]

@@ -355,8 +355,20 @@ def _fmt_time(s: float | None) -> str:
     return f"{int(m)} m {sec:.1f} s"
 
 
-def table_markdown(rows: list[dict[str, Any]]) -> str:
-    """Markdown of the reward table (Table 2) and the time table (Table 3)."""
+def table_markdown(
+    rows: list[dict[str, Any]],
+    paper: dict[str, dict[str, float]] | None = None,
+    paper_seconds: dict[str, float] | None = None,
+) -> str:
+    """Markdown of the reward table (Table 2) and the time table (Table 3).
+
+    Args:
+        rows: :func:`summarize`'s rows.
+        paper: optional published rewards, task -> method -> reward; the tasks of ``rows``
+            found there get a third table with them, in the same columns, and the ratio of
+            measured MBD reward to the published one.
+        paper_seconds: optional published MBD time per run, task -> seconds.
+    """
     tasks = list(dict.fromkeys(r["task"] for r in rows))
     methods = _order({r["method"] for r in rows})
     cell = {(r["task"], r["method"]): r for r in rows}
@@ -414,6 +426,28 @@ def table_markdown(rows: list[dict[str, Any]]) -> str:
             + "; ".join(f"{t}: {n} samples x {k} iterations, horizon {h}" for t, n, k, h in budget)
             + ".",
         ]
+    published = [t for t in tasks if paper and t in paper]
+    if published:
+        cols = [m for m in methods if any(m in paper[t] for t in published)]
+        extra = ["MBD measured / paper"] if "mbd" in cols else []
+        if paper_seconds:
+            extra.append("paper MBD time")
+        lines += [
+            "",
+            "## The paper's numbers (Table 2; its own budget and hardware)",
+            "",
+            "| task | " + " | ".join(cols + extra) + " |",
+            "|---|" + "---|" * (len(cols) + len(extra)),
+        ]
+        for t in published:
+            cells = [_num(paper[t][m]) if m in paper[t] else "-" for m in cols]
+            if "mbd" in cols:
+                r, ref = cell.get((t, "mbd")), paper[t].get("mbd")
+                ok = r is not None and ref and math.isfinite(r["reward_mean"])
+                cells.append(f"{r['reward_mean'] / ref:.2f}" if ok else "-")
+            if paper_seconds:
+                cells.append(_fmt_time(paper_seconds.get(t)))
+            lines.append(f"| {t} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

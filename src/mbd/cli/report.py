@@ -1,7 +1,8 @@
 """``mbd report DIR``: the tables and curves of a sweep (paper Tables 2 and 3).
 
 Reads ``DIR/runs.jsonl`` and writes ``DIR/table.md`` (reward mean ± std over seeds per task
-and method; time per run with compile time apart), ``DIR/table.csv`` (the same numbers,
+and method; time per run with compile time apart; for the paper's tasks, the paper's
+Table 2 beside them), ``DIR/table.csv`` (the same numbers,
 one row per task and method) and ``DIR/curves.png`` (mean sample reward per iteration,
 every method, one panel per task). Each file is replaced atomically.
 """
@@ -60,7 +61,9 @@ def run(argv: list[str]) -> int:
     if not runs:
         return fail("mbd report", CLIError("DIR", f"{d / 'runs.jsonl'} holds no finished run"))
     rows = summarize(runs)
-    md = table_markdown(rows)
+    from mbd.tasks.robots import PAPER_MBD_SECONDS, PAPER_RESULTS
+
+    md = table_markdown(rows, PAPER_RESULTS, PAPER_MBD_SECONDS)
     _replace(d / "table.md", lambda p: p.write_text(md))
     _replace(d / "table.csv", lambda p: p.write_text(table_csv(rows)))
     _replace(d / "curves.png", lambda p: plot_curves(runs, p))

@@ -96,15 +96,30 @@ AUTHORS: dict[str, MBDConfig] = {
 }
 """The authors' code defaults and per-task overrides (what produced Tables 2-3)."""
 
-PAPER_TABLE2: dict[str, float] = {
-    "hopper": 1.53,
-    "halfcheetah": 2.31,
-    "ant": 3.80,
-    "walker2d": 2.63,
-    "humanoidstandup": 0.99,
-    "humanoidrun": 2.92,
-    "pusht": 0.67,
+PAPER_RESULTS: dict[str, dict[str, float]] = {
+    "hopper": {"cmaes": 1.12, "cem": 0.65, "mppi": 0.91, "rl": 1.40, "mbd": 1.53},
+    "halfcheetah": {"cmaes": 0.44, "cem": 0.22, "mppi": 0.20, "rl": 1.59, "mbd": 2.31},
+    "ant": {"cmaes": 1.18, "cem": 0.85, "mppi": 0.33, "rl": 3.26, "mbd": 3.80},
+    "walker2d": {"cmaes": 0.83, "cem": 1.06, "mppi": 0.90, "rl": 1.09, "mbd": 2.63},
+    "humanoidstandup": {"cmaes": 0.58, "cem": 0.47, "mppi": 0.53, "rl": 0.83, "mbd": 0.99},
+    "humanoidrun": {"cmaes": 0.60, "cem": 0.41, "mppi": 0.59, "rl": 1.80, "mbd": 2.92},
+    "pusht": {"cmaes": 0.39, "cem": 0.25, "mppi": -0.13, "rl": -0.63, "mbd": 0.67},
 }
+"""The paper's Table 2: mean per-step reward per task and method (RTX 4070 Ti, the
+authors' budget, 8 seeds, open-loop replay; RL after 6.5M-100M training steps)."""
+
+PAPER_MBD_SECONDS: dict[str, float] = {
+    "hopper": 26.5,
+    "halfcheetah": 26.8,
+    "ant": 16.2,
+    "walker2d": 34.6,
+    "humanoidstandup": 17.7,
+    "humanoidrun": 30.0,
+    "pusht": 632.8,
+}
+"""The paper's Table 3: MBD's time per run on the GPU, seconds."""
+
+PAPER_TABLE2: dict[str, float] = {t: r["mbd"] for t, r in PAPER_RESULTS.items()}
 """MBD's mean per-step reward in the paper's Table 2 (8 seeds, open-loop replay)."""
 
 LOCOMOTION_BACKENDS = ("positional", "generalized", "mjx")
@@ -542,6 +557,8 @@ __all__ = [
     "AUTHORS",
     "HORIZONS",
     "JOG_BODIES",
+    "PAPER_MBD_SECONDS",
+    "PAPER_RESULTS",
     "PAPER_TABLE2",
     "PUSHT_XML",
     "TABLE4",
