@@ -25,6 +25,9 @@ def _replace(path: Path, write) -> None:
     os.close(fd)
     try:
         write(Path(tmp))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it 0600; give it a normal file's mode
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
