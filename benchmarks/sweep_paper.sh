@@ -13,7 +13,7 @@
 # CPU sizing (2 cores): a run compiles for 25-70 s (every run: the seed sets the env's reset
 # noise, pusht's goal) and then rolls out SAMPLES x ITERS x 50 env steps at 2-8k env
 # steps/s. With the defaults (64 x 49) the 84 zeroth-order runs took about two hours of
-# wall time as three processes on a loaded 2-core machine; RL with 50k steps 5-10 min a
+# wall time as 3-4 processes on a loaded 2-core machine; RL with 50k steps 5-10 min a
 # run. Every compile is single-threaded, so JOBS=2 roughly halves the wall time on 2 cores.
 set -euo pipefail
 
