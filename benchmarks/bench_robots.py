@@ -205,6 +205,9 @@ def main() -> None:
     p.add_argument("--reward-samples", type=int, default=128)
     p.add_argument("--out", default=None, help="JSON file for the results")
     a = p.parse_args()
+    for flag, v in (("--samples", a.samples), ("--steps", a.steps), ("--rounds", a.rounds)):
+        if v < (2 if flag == "--steps" else 1):
+            p.error(f"{flag} must be at least {2 if flag == '--steps' else 1} (got {v})")
     out: dict = {
         "machine": {
             "cpu_count": __import__("os").cpu_count(),
