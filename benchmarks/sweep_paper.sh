@@ -23,7 +23,7 @@ ITERS=${ITERS:-49}   # MBD diffusion updates = iterations of every baseline (pap
 SEEDS=${SEEDS:-"0 1 2"}
 METHODS=${METHODS:-"mbd cmaes cem mppi"}
 RL_TIMESTEPS=${RL_TIMESTEPS:-50000}
-RL_SEEDS=${RL_SEEDS:-"0"}
+RL_SEEDS=${RL_SEEDS:-"0 1 2"}
 JOBS=${JOBS:-1}
 WANTED="hopper halfcheetah ant walker2d humanoidstandup humanoidrun pusht"
 MBD=${MBD:-"python -m mbd.cli.main"}
