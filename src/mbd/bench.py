@@ -162,19 +162,21 @@ def run_rl(task: str, seed: int, budget: Budget) -> dict[str, Any]:
     }
 
 
-def _clean(x: Any) -> Any:
+def json_safe(x: Any) -> Any:
+    """``x`` (nested dicts, lists, tuples, scalars) with NaN and inf floats as None, so
+    that JSON written from it is standard (``null``, not ``NaN``)."""
     if isinstance(x, float) and not math.isfinite(x):
         return None
     if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
+        return {k: json_safe(v) for k, v in x.items()}
     if isinstance(x, list | tuple):
-        return [_clean(v) for v in x]
+        return [json_safe(v) for v in x]
     return x
 
 
 def append_run(path: Path, record: dict[str, Any]) -> None:
     """Appends one record as a JSON line; written, flushed and fsynced before returning."""
-    line = json.dumps(_clean(record), sort_keys=True) + "\n"
+    line = json.dumps(json_safe(record), sort_keys=True) + "\n"
     with open(path, "a", encoding="utf-8") as f:
         f.write(line)
         f.flush()
@@ -380,16 +382,23 @@ def table_markdown(
         head,
         sep,
     ]
-    for t in tasks:
-        cells = []
-        for m in methods:
-            r = cell.get((t, m))
-            cells.append(
-                "-"
-                if r is None
-                else f"{_num(r['reward_mean'])} ± {_num(r['reward_std'])} ({r['seeds']})"
-            )
-        lines.append(f"| {t} | " + " | ".join(cells) + " |")
+
+    def reward_cell(r: dict[str, Any]) -> str:
+        return f"{_num(r['reward_mean'])} ± {_num(r['reward_std'])} ({r['seeds']})"
+
+    def time_cell(r: dict[str, Any]) -> str:
+        if r["compile_seconds"] is None:
+            return _fmt_time(r["solve_seconds"])
+        return f"{_fmt_time(r['solve_seconds'])} (+ {_fmt_time(r['compile_seconds'])} compile)"
+
+    def body(fmt: Callable[[dict[str, Any]], str]) -> list[str]:
+        out = []
+        for t in tasks:
+            cells = ["-" if (t, m) not in cell else fmt(cell[(t, m)]) for m in methods]
+            out.append(f"| {t} | " + " | ".join(cells) + " |")
+        return out
+
+    lines += body(reward_cell)
     lines += [
         "",
         "(n) = number of seeds.",
@@ -399,19 +408,7 @@ def table_markdown(
         head,
         sep,
     ]
-    for t in tasks:
-        cells = []
-        for m in methods:
-            r = cell.get((t, m))
-            if r is None:
-                cells.append("-")
-            elif r["compile_seconds"] is None:
-                cells.append(_fmt_time(r["solve_seconds"]))
-            else:
-                cells.append(
-                    f"{_fmt_time(r['solve_seconds'])} (+ {_fmt_time(r['compile_seconds'])} compile)"
-                )
-        lines.append(f"| {t} | " + " | ".join(cells) + " |")
+    lines += body(time_cell)
     budget = sorted(
         {
             (r["task"], r["num_samples"], r["iterations"], r["horizon"])

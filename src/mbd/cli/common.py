@@ -193,14 +193,6 @@ def versions() -> dict[str, str]:
 
 def write_json(path: Path, data: Any) -> None:
     """Writes JSON with two-space indentation (NaN and inf written as null)."""
+    from mbd.bench import json_safe
 
-    def clean(x):
-        if isinstance(x, float) and (x != x or x in (float("inf"), float("-inf"))):
-            return None
-        if isinstance(x, dict):
-            return {k: clean(v) for k, v in x.items()}
-        if isinstance(x, list | tuple):
-            return [clean(v) for v in x]
-        return x
-
-    Path(path).write_text(json.dumps(clean(data), indent=2) + "\n")
+    Path(path).write_text(json.dumps(json_safe(data), indent=2) + "\n")
