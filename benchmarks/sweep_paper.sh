@@ -25,6 +25,9 @@ METHODS=${METHODS:-"mbd cmaes cem mppi"}
 RL_TIMESTEPS=${RL_TIMESTEPS:-50000}
 RL_SEEDS=${RL_SEEDS:-"0 1 2"}
 JOBS=${JOBS:-1}
+for v in SAMPLES ITERS RL_TIMESTEPS JOBS; do
+  if ! [[ ${!v} =~ ^[0-9]+$ ]]; then echo "$v must be a whole number (got '${!v}')" >&2; exit 2; fi
+done
 WANTED="hopper halfcheetah ant walker2d humanoidstandup humanoidrun pusht"
 MBD=${MBD:-"python -m mbd.cli.main"}
 
