@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import jax
 import pytest
+
+# The CLI turns on JAX's persistent compilation cache; tests that run it in-process keep
+# it off (the cache tests choose their own folder).
+os.environ.setdefault("MBD_CACHE_DIR", "off")
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -62,12 +62,16 @@ class Budget:
 
 
 class CompiledRun:
-    """A method compiled for one task and seed (the problem may depend on the seed).
+    """A method compiled once for one task: every seed runs the same program.
+
+    A task's seed changes only its problem's :class:`~mbd.problem.Instance` (the initial
+    state's reset noise, a goal, the demonstration), which the compiled solve takes as
+    an argument (:class:`~mbd.solver.ParametricSolve`), so one compile serves all seeds.
 
     Attributes:
-        solve: the compiled ``solve(key) -> MBDResult``.
+        solve: the compiled ``solve(key, instance=...) -> MBDResult``.
         compile_seconds: time to lower and compile it.
-        problem: the task's problem.
+        problem: the task's problem at the seed it was compiled for.
         config: the method's config.
         num_updates: iterations of the solve.
     """
@@ -79,19 +83,26 @@ class CompiledRun:
         from mbd.tasks import get_task
 
         task = get_task(task_name)
-        demo = method == "mbd+demo"
-        if demo and not task.has_demo:
+        self.demo = method == "mbd+demo"
+        if self.demo and not task.has_demo:
             raise ValueError(f"task {task_name!r} has no demonstration (method mbd+demo)")
-        name = "mbd" if demo else method
+        name = "mbd" if self.demo else method
         self.horizon = task.horizon if budget.horizon is None else budget.horizon
-        self.problem = task.make(horizon=self.horizon, demo=demo, seed=seed)
+        self.seed = seed
+        self.problem = task.make(horizon=self.horizon, demo=self.demo, seed=seed)
         self.config = method_config(name, task.config, budget.num_samples, budget.iterations)
         solver = get_method(name).make(self.problem, self.config)
         self.num_updates = solver.num_updates
         self.task = task
         t0 = time.perf_counter()
-        self.solve = solver.solve.lower(jax.random.key(0)).compile()
+        self.solve = solver.solve.compile(jax.random.key(0))
         self.compile_seconds = time.perf_counter() - t0
+
+    def problem_for(self, seed: int):
+        """The task's problem at ``seed`` (its instance is what a run of that seed solves)."""
+        if seed == self.seed:
+            return self.problem
+        return self.task.make(horizon=self.horizon, demo=self.demo, seed=seed)
 
 
 def run_planner(compiled: CompiledRun, task: str, method: str, seed: int) -> dict[str, Any]:
@@ -101,7 +112,8 @@ def run_planner(compiled: CompiledRun, task: str, method: str, seed: int) -> dic
         compiled: the compiled method.
         task: task name.
         method: method name.
-        seed: the seed; the key is ``jax.random.key(seed)``.
+        seed: the seed; the key is ``jax.random.key(seed)`` and the problem instance
+            the task's at that seed.
 
     Returns:
         JSON-ready dict: key, task, method, seed, horizon, num_samples, iterations,
@@ -112,8 +124,10 @@ def run_planner(compiled: CompiledRun, task: str, method: str, seed: int) -> dic
     import jax
 
     key = jax.random.key(seed)
+    problem = compiled.problem_for(seed)
+    instance = problem.instance()
     t0 = time.perf_counter()
-    result = jax.block_until_ready(compiled.solve(key))
+    result = jax.block_until_ready(compiled.solve(key, instance=instance))
     solve_seconds = time.perf_counter() - t0
     result = jax.tree_util.tree_map(np.asarray, result)
     h = result.history
@@ -137,7 +151,7 @@ def run_planner(compiled: CompiledRun, task: str, method: str, seed: int) -> dic
         "env_steps": int(compiled.num_updates * n * compiled.horizon + compiled.horizon),
     }
     if compiled.task.metrics is not None and result.states is not None:
-        record["metrics"] = compiled.task.metrics(compiled.problem, result)
+        record["metrics"] = compiled.task.metrics(problem, result)
     return record
 
 
@@ -267,14 +281,20 @@ def run_sweep(
     done = {r["key"] for r in load_runs(path, repair=True)}
     todo = plan_sweep(tasks, methods, seeds, done)
     written: list[dict[str, Any]] = []
+    compiled: dict[tuple[str, str], CompiledRun] = {}
     for i, (t, m, s) in enumerate(todo):
         if on_start is not None:
             on_start(i, len(todo), (t, m, s))
         if m == "rl":
             record = run_rl(t, s, budget)
         else:
-            # Compiled per run: a task's problem may depend on the seed (a demo, a goal).
-            record = run_planner(CompiledRun(t, m, budget, seed=s), t, m, s)
+            # One compile per task and method: the seeds differ only in the instance.
+            if (t, m) not in compiled:
+                compiled.clear()  # keep one compiled program in memory at a time
+                compiled[(t, m)] = CompiledRun(t, m, budget, seed=s)
+            record = run_planner(compiled[(t, m)], t, m, s)
+            # compile_seconds is the shared compile's; a run that reused it says so.
+            record["reused_compile"] = compiled[(t, m)].seed != s
         append_run(path, record)
         written.append(record)
         if on_done is not None:

@@ -13,12 +13,15 @@ with J = -reward). The score of a trajectory is its mean per-step reward.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from mbd import splines
 
 Array = jax.Array
 PyTree = Any
@@ -61,16 +64,19 @@ class Demo:
         if not np.isfinite(self.reward):
             raise ValueError(f"demo reward must be finite (got {self.reward})")
 
-    def log_likelihood(self, observed: Array) -> Array:
+    def log_likelihood(self, observed: Array, reference: Array | None = None) -> Array:
         """Truncated-quadratic log-likelihood of observed quantities, in [-1, 0].
 
         Args:
             observed: array of the shape of ``reference``.
+            reference: the reference to compare with (a solve's instance may replace
+                the demo's own); ``self.reference`` if None.
 
         Returns:
             Scalar: ``-mean min(dist / scale, 1)^2`` over time steps and bodies.
         """
-        ref = jnp.asarray(self.reference, dtype=observed.dtype)
+        ref = self.reference if reference is None else reference
+        ref = jnp.asarray(ref, dtype=observed.dtype)
         if observed.shape != ref.shape:
             raise ValueError(
                 f"demo observe returned shape {observed.shape}, "
@@ -84,8 +90,69 @@ class Demo:
         return -jnp.mean(jnp.minimum(dist / self.scale, 1.0) ** 2)
 
 
-StepFn = Callable[[PyTree, Array], tuple[PyTree, Array]]
-ConstraintFn = Callable[[PyTree, Array], Array]
+StepFn = Callable[..., tuple[PyTree, Array]]
+ConstraintFn = Callable[..., Array]
+
+
+class Instance(NamedTuple):
+    """What changes between solves of one problem structure: the arguments of a
+    compiled solve (see :class:`~mbd.solver.ParametricSolve`).
+
+    One compile serves every instance of the same structure and shapes: every seed,
+    initial state, goal and control step of a receding-horizon loop.
+
+    Attributes:
+        x0: the initial state (a pytree shaped as the problem's ``init_state``), or None
+            for an :class:`Objective`.
+        params: the problem's per-episode values (a goal, a reference; any pytree shaped
+            as ``Problem.params``), or None when the problem has none.
+        demo_reference: the demonstration's reference (shape of ``Demo.reference``), or
+            None without a demonstration.
+        demo_reward: r_demo, float32 scalar, or None without a demonstration.
+    """
+
+    x0: PyTree
+    params: PyTree
+    demo_reference: Array | None
+    demo_reward: Array | None
+
+
+def _as_jax_tree(tree: PyTree) -> PyTree:
+    return jax.tree_util.tree_map(jnp.asarray, tree)
+
+
+def check_like(name: str, value: PyTree, like: PyTree) -> PyTree:
+    """Checks that ``value`` has the tree structure, shapes and finiteness of ``like``.
+
+    Args:
+        name: what the value is, for the message (e.g. ``x0``).
+        value: the candidate pytree (concrete arrays or tracers).
+        like: the reference pytree.
+
+    Returns:
+        ``value`` with every leaf as a JAX array of its reference leaf's dtype.
+
+    Raises:
+        ValueError: naming the first mismatch, or a non-finite concrete entry.
+    """
+    ref_leaves, ref_def = jax.tree_util.tree_flatten(like)
+    leaves, tdef = jax.tree_util.tree_flatten(value)
+    if tdef != ref_def:
+        raise ValueError(f"{name} must have the structure of the problem's {name}: {ref_def}")
+    out = []
+    for i, (v, r) in enumerate(zip(leaves, ref_leaves, strict=True)):
+        r_shape = np.shape(r)
+        if np.shape(v) != r_shape:
+            raise ValueError(
+                f"{name} leaf {i} has shape {np.shape(v)}, expected {r_shape} as in the problem"
+            )
+        dtype = jnp.result_type(r)
+        if not isinstance(v, jax.core.Tracer):
+            arr = np.asarray(v)
+            if np.issubdtype(arr.dtype, np.inexact) and not np.all(np.isfinite(arr)):
+                raise ValueError(f"{name} must be finite everywhere (leaf {i} is not)")
+        out.append(jnp.asarray(v, dtype=dtype))
+    return jax.tree_util.tree_unflatten(tdef, out)
 
 
 def _as_bounds(low: Any, high: Any, size: int, what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -102,21 +169,36 @@ def _as_bounds(low: Any, high: Any, size: int, what: str) -> tuple[np.ndarray, n
 class Problem:
     """A trajectory optimization problem (paper Eq. 1), as a value.
 
-    The solver searches normalized controls in [-1, 1]^{T x nu}; they are mapped affinely
-    to ``[action_low, action_high]`` before they reach ``step``.
+    The solver searches normalized controls in [-1, 1]^{T x nu} (or knots in
+    [-1, 1]^{K x nu}, see ``knots``); they are mapped affinely to
+    ``[action_low, action_high]`` before they reach ``step``.
+
+    A problem is a *structure* plus an :class:`Instance`: ``init_state``, ``params`` and
+    the demonstration's reference are defaults that a compiled solve takes as arguments,
+    so one compile serves every seed, initial state and goal (``solve(key, x0=...,
+    params=...)``). Everything else (the functions, horizon, bounds, knots) is the
+    structure; changing it compiles again.
 
     Attributes:
         init_state: x_0, any pytree of arrays.
         step: ``step(x_t, u_t) -> (x_{t+1}, r_t)`` with u_t of shape (nu,) in real units
-            and r_t a scalar stage reward (to maximize). Must be traceable by JAX.
+            and r_t a scalar stage reward (to maximize); ``step(x_t, u_t, params)`` when
+            the problem has ``params``. Must be traceable by JAX.
         horizon: T >= 1, number of control steps.
         action_dim: nu >= 1.
         action_low: lower action bounds, shape (nu,) (a scalar broadcasts).
         action_high: upper action bounds, shape (nu,).
-        constraint: optional ``g(x_t, u_t) -> (ng,)``; a trajectory is feasible when
-            every entry is <= 0 at every step (Eq. 1d, p_g).
+        constraint: optional ``g(x_t, u_t) -> (ng,)`` (``g(x_t, u_t, params)`` with
+            params); a trajectory is feasible when every entry is <= 0 at every step
+            (Eq. 1d, p_g).
         demo: optional :class:`Demo` for demonstration-augmented weighting (Eq. 13).
         name: label used in results.
+        params: optional pytree of per-episode values (a goal, a target speed), passed
+            to ``step`` and ``constraint`` as their third argument; None: the functions
+            take two.
+        knots: optional K in [1, T]: search K spline knots per actuator instead of T
+            controls (see :mod:`mbd.splines`); None searches the controls themselves.
+        spline: interpolation between knots: ``zero``, ``linear`` or ``cubic``.
     """
 
     init_state: PyTree
@@ -128,6 +210,9 @@ class Problem:
     constraint: ConstraintFn | None = None
     demo: Demo | None = None
     name: str = "problem"
+    params: PyTree = None
+    knots: int | None = None
+    spline: str = "linear"
 
     def __post_init__(self) -> None:
         if not isinstance(self.horizon, int | np.integer) or self.horizon < 1:
@@ -138,6 +223,19 @@ class Problem:
             raise TypeError("step must be a function (state, u) -> (state, reward)")
         if self.constraint is not None and not callable(self.constraint):
             raise TypeError("constraint must be a function (state, u) -> g, or None")
+        if self.knots is not None and (
+            not isinstance(self.knots, int | np.integer)
+            or isinstance(self.knots, bool)
+            or not 1 <= self.knots <= self.horizon
+        ):
+            raise ValueError(
+                f"knots must be an integer in [1, horizon = {self.horizon}] or None "
+                f"(got {self.knots!r})"
+            )
+        if self.spline not in splines.SPLINES:
+            raise ValueError(
+                f"spline must be one of {', '.join(splines.SPLINES)} (got {self.spline!r})"
+            )
         lo, hi = _as_bounds(self.action_low, self.action_high, self.action_dim, "action")
         object.__setattr__(self, "action_low", lo)
         object.__setattr__(self, "action_high", hi)
@@ -151,34 +249,114 @@ class Problem:
 
     @property
     def shape(self) -> tuple[int, int]:
-        """Shape (T, nu) of the decision variable."""
-        return (self.horizon, self.action_dim)
+        """Shape (T, nu) of the decision variable, or (K, nu) with ``knots``."""
+        rows = self.horizon if self.knots is None else int(self.knots)
+        return (rows, self.action_dim)
+
+    @functools.cached_property
+    def _knot_matrix(self) -> np.ndarray:
+        return splines.control_matrix(self.horizon, int(self.knots), self.spline)
 
     def controls(self, z: Array) -> Array:
-        """Maps normalized controls to real units.
+        """Maps normalized decision values to real-unit controls.
 
         Args:
-            z: normalized controls, shape (..., T, nu); clipped to [-1, 1].
+            z: normalized controls, shape (..., T, nu), or knots (..., K, nu) with
+                ``knots``; interpolated to T steps, then clipped to [-1, 1].
 
         Returns:
-            Controls in [action_low, action_high], same shape.
+            Controls in [action_low, action_high], shape (..., T, nu).
         """
+        if self.knots is not None:
+            z = jnp.einsum("tk,...kn->...tn", jnp.asarray(self._knot_matrix, z.dtype), z)
         lo = jnp.asarray(self.action_low, dtype=z.dtype)
         hi = jnp.asarray(self.action_high, dtype=z.dtype)
         return lo + (jnp.clip(z, -1.0, 1.0) + 1.0) * 0.5 * (hi - lo)
 
     def normalize(self, u: Array) -> Array:
-        """Inverse of :meth:`controls` on the box: real-unit controls to [-1, 1].
+        """Inverse of :meth:`controls` on the box: real-unit controls to decision values.
 
         Args:
             u: controls in real units, shape (..., T, nu).
 
         Returns:
-            Normalized controls, same shape.
+            Normalized controls, same shape; with ``knots``, the least-squares knots
+            (..., K, nu).
         """
         lo = jnp.asarray(self.action_low, dtype=u.dtype)
         hi = jnp.asarray(self.action_high, dtype=u.dtype)
-        return 2.0 * (u - lo) / (hi - lo) - 1.0
+        z = 2.0 * (u - lo) / (hi - lo) - 1.0
+        if self.knots is not None:
+            pinv = jnp.asarray(np.linalg.pinv(self._knot_matrix), z.dtype)
+            z = jnp.einsum("kt,...tn->...kn", pinv, z)
+        return z
+
+    def instance(self) -> Instance:
+        """The problem's own :class:`Instance`: its x_0, params and demo reference."""
+        demo = self.demo
+        return Instance(
+            x0=_as_jax_tree(self.init_state),
+            params=None if self.params is None else _as_jax_tree(self.params),
+            demo_reference=None if demo is None else jnp.asarray(demo.reference, jnp.float32),
+            demo_reward=None if demo is None else jnp.asarray(demo.reward, jnp.float32),
+        )
+
+    def make_instance(
+        self,
+        x0: PyTree = None,
+        params: PyTree = None,
+        demo_reference: Array | None = None,
+        demo_reward: Any = None,
+    ) -> Instance:
+        """An :class:`Instance` of this problem, checked; None takes the problem's own.
+
+        Args:
+            x0: initial state shaped as ``init_state``; must be finite.
+            params: values shaped as ``params`` (only for a problem with params).
+            demo_reference: a reference shaped as ``demo.reference`` (needs a demo).
+            demo_reward: r_demo of that reference, scalar (needs a demo).
+
+        Returns:
+            The :class:`Instance` (JAX arrays, or tracers passed through).
+
+        Raises:
+            ValueError: for a structure or shape that differs from the problem's, a
+                non-finite x0, or params / a reference the problem has no place for.
+        """
+        own = self.instance()
+        if x0 is not None:
+            x0 = check_like("x0", x0, self.init_state)
+        if params is not None:
+            if self.params is None:
+                raise ValueError(
+                    f"problem {self.name!r} takes no params (build it with params=... "
+                    "so that step receives them)"
+                )
+            params = check_like("params", params, self.params)
+        if (demo_reference is not None or demo_reward is not None) and self.demo is None:
+            raise ValueError(f"problem {self.name!r} has no demonstration to replace")
+        if demo_reference is not None:
+            demo_reference = check_like("demo_reference", demo_reference, own.demo_reference)
+        if demo_reward is not None:
+            demo_reward = check_like("demo_reward", demo_reward, own.demo_reward)
+        return Instance(
+            x0=own.x0 if x0 is None else x0,
+            params=own.params if params is None else params,
+            demo_reference=own.demo_reference if demo_reference is None else demo_reference,
+            demo_reward=own.demo_reward if demo_reward is None else demo_reward,
+        )
+
+    def call_step(self, x: PyTree, u: Array, params: PyTree = None) -> tuple[PyTree, Array]:
+        """``step(x, u)``, or ``step(x, u, params)`` for a problem with params."""
+        if self.params is None:
+            return self.step(x, u)
+        return self.step(x, u, self.params if params is None else params)
+
+    def call_constraint(self, x: PyTree, u: Array, params: PyTree = None) -> Array:
+        """``constraint(x, u)`` (with ``params`` as third argument where the problem has them)."""
+        if self.params is None:
+            return self.constraint(x, u)
+        return self.constraint(x, u, self.params if params is None else params)
 
 
 class Rollout(NamedTuple):
@@ -196,26 +374,30 @@ class Rollout(NamedTuple):
     violation: Array
 
 
-def rollout(problem: Problem, controls: Array) -> Rollout:
+def rollout(problem: Problem, controls: Array, x0: PyTree = None, params: PyTree = None) -> Rollout:
     """Rolls controls out through the dynamics with ``lax.scan`` (Alg. 2, line 4).
 
     Args:
         problem: the problem.
         controls: real-unit controls, shape (T, nu).
+        x0: initial state; ``problem.init_state`` if None.
+        params: the problem's params; ``problem.params`` if None.
 
     Returns:
         A :class:`Rollout`; vmap this function for a batch of control sequences.
     """
 
     def body(x, u):
-        x_next, r = problem.step(x, u)
+        x_next, r = problem.call_step(x, u, params)
         if problem.constraint is None:
             v = jnp.zeros((), dtype=jnp.result_type(r))
         else:
-            v = jnp.sum(jnp.maximum(jnp.asarray(problem.constraint(x, u)), 0.0))
+            g = jnp.asarray(problem.call_constraint(x, u, params))
+            v = jnp.sum(jnp.maximum(g, 0.0))
         return x_next, (x_next, jnp.asarray(r), v)
 
-    _, (states, rewards, viol) = jax.lax.scan(body, problem.init_state, controls)
+    start = problem.init_state if x0 is None else x0
+    _, (states, rewards, viol) = jax.lax.scan(body, start, controls)
     return Rollout(states=states, rewards=rewards, violation=jnp.sum(viol))
 
 
@@ -230,10 +412,15 @@ def make_problem(
     constraint: ConstraintFn | None = None,
     demo: Demo | None = None,
     name: str = "problem",
+    params: PyTree = None,
+    knots: int | None = None,
+    spline: str = "linear",
 ) -> Problem:
     """Builds a :class:`Problem` from plain ``dynamics(x, u)`` and ``reward(x, u)``.
 
-    The stage reward r_t = reward(x_t, u_t) is taken at the state before the step.
+    The stage reward r_t = reward(x_t, u_t) is taken at the state before the step. With
+    ``params``, every function takes them as a third argument: ``dynamics(x, u, p)``,
+    ``reward(x, u, p)``, ``constraint(x, u, p)``.
 
     Args:
         init_state: x_0, any pytree.
@@ -246,13 +433,20 @@ def make_problem(
         constraint: optional ``g(x_t, u_t) -> (ng,)``, feasible where <= 0.
         demo: optional :class:`Demo`.
         name: label used in results.
+        params: optional per-episode values (any pytree), arguments of a compiled solve.
+        knots: optional number of spline knots K (see :class:`Problem`).
+        spline: ``zero``, ``linear`` or ``cubic`` interpolation between knots.
 
     Returns:
         The :class:`Problem`.
     """
+    if not callable(dynamics):
+        raise TypeError(f"dynamics must be a function (state, u) -> state (got {dynamics!r})")
+    if not callable(reward):
+        raise TypeError(f"reward must be a function (state, u) -> scalar (got {reward!r})")
 
-    def step(x, u):
-        return dynamics(x, u), reward(x, u)
+    def step(x, u, *p):
+        return dynamics(x, u, *p), reward(x, u, *p)
 
     return Problem(
         init_state=init_state,
@@ -264,6 +458,9 @@ def make_problem(
         constraint=constraint,
         demo=demo,
         name=name,
+        params=params,
+        knots=knots,
+        spline=spline,
     )
 
 
@@ -311,6 +508,37 @@ class Objective:
             )
             object.__setattr__(self, "low", lo.reshape(shape))
             object.__setattr__(self, "high", hi.reshape(shape))
+
+    def make_instance(self, x0: PyTree = None, params: PyTree = None, **demo: Any) -> Instance:
+        """The objective's :class:`Instance`; an objective has no x0 or params.
+
+        Raises:
+            ValueError: when ``x0`` or ``params`` is given, or a demo value without a demo.
+        """
+        if x0 is not None or params is not None:
+            raise ValueError("an Objective has no initial state or params to replace")
+        own = self.instance()
+        ref, rew = demo.get("demo_reference"), demo.get("demo_reward")
+        if (ref is not None or rew is not None) and self.demo is None:
+            raise ValueError(f"objective {self.name!r} has no demonstration to replace")
+        return own._replace(
+            demo_reference=own.demo_reference
+            if ref is None
+            else check_like("demo_reference", ref, own.demo_reference),
+            demo_reward=own.demo_reward
+            if rew is None
+            else check_like("demo_reward", rew, own.demo_reward),
+        )
+
+    def instance(self) -> Instance:
+        """The objective's :class:`Instance` (its demonstration's reference, if any)."""
+        demo = self.demo
+        return Instance(
+            x0=None,
+            params=None,
+            demo_reference=None if demo is None else jnp.asarray(demo.reference, jnp.float32),
+            demo_reward=None if demo is None else jnp.asarray(demo.reward, jnp.float32),
+        )
 
     @property
     def bounded(self) -> bool:

@@ -71,7 +71,7 @@ def plan_task(
     solver = make_solver(problem, config, progress=progress)
     key = jax.random.key(seed)
     t0 = time.perf_counter()
-    compiled = solver.solve.lower(key).compile()
+    compiled = solver.solve.compile(key)
     compile_seconds = time.perf_counter() - t0
     if on_compiled is not None:
         on_compiled(compile_seconds)

@@ -56,7 +56,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from mbd.problem import Array, Objective, Problem, PyTree, Rollout, rollout
+from mbd.problem import Array, Instance, Objective, Problem, PyTree, Rollout, rollout
 from mbd.schedule import SCHEDULES, ScheduleName, make_schedule
 
 Reading = Literal["reference", "paper"]
@@ -350,40 +350,160 @@ class Evaluator(NamedTuple):
     """How a solver scores normalized samples of one problem (see :func:`make_evaluator`).
 
     Attributes:
-        evaluate: ``evaluate(z) -> Evaluation`` for a batch z of shape (B, *shape).
-        replay: ``replay(z) -> (solution, reward, violation, states, rewards)`` for one
-            normalized z: real-unit solution, scalar score, scalar violation, rollout
-            states (or None) and per-step rewards (T,) (or None).
+        evaluate: ``evaluate(z, inst=None) -> Evaluation`` for a batch z of shape
+            (B, *shape) on an :class:`~mbd.problem.Instance` (None: the problem's own).
+        replay: ``replay(z, inst=None) -> (solution, reward, violation, states,
+            rewards)`` for one normalized z: real-unit solution, scalar score, scalar
+            violation, rollout states (or None) and per-step rewards (T,) (or None).
         bounded: whether samples live in the box [-1, 1] (and are clipped to it).
         shape: shape of the decision variable.
+        make_instance: ``make_instance(x0=None, params=None, ...) -> Instance``, checked
+            against the problem (see :meth:`mbd.problem.Problem.make_instance`).
     """
 
-    evaluate: Callable[[Array], Evaluation]
-    replay: Callable[[Array], tuple[Array, Array, Array, PyTree, Array | None]]
+    evaluate: Callable[..., Evaluation]
+    replay: Callable[..., tuple[Array, Array, Array, PyTree, Array | None]]
     bounded: bool
     shape: tuple[int, ...]
+    make_instance: Callable[..., Instance]
 
 
 class Solver(NamedTuple):
     """The pure functions of one MBD solver (see :func:`make_solver`).
 
     Attributes:
-        init: ``init(key, guess=None) -> MBDState``; guess in normalized units, ``shape``.
-        step: ``step(key, state) -> (state, StepInfo)``: one diffusion step.
-        solve: jitted ``solve(key, guess=None) -> MBDResult``: the whole diffusion.
-        evaluate: ``evaluate(z) -> Evaluation`` for a batch z of shape (B, *shape).
-        replay: ``replay(z) -> MBDResult`` fields for one normalized solution.
+        init: ``init(key, guess=None) -> state``; guess in normalized units, ``shape``.
+        step: ``step(key, state, inst=None) -> (state, StepInfo)``: one diffusion step on
+            an :class:`~mbd.problem.Instance` (None: the problem's own).
+        solve: ``solve(key, guess=None, *, x0=None, params=None, instance=None) ->
+            MBDResult``: the whole diffusion, compiled once for every instance (a
+            :class:`ParametricSolve`).
+        evaluate: ``evaluate(z, inst=None) -> Evaluation`` for a batch z (B, *shape).
+        replay: ``replay(z, inst=None)``: the fields of a result for one solution.
         shape: shape of the decision variable.
         num_updates: K, number of updates in ``solve``.
+        output: ``output(state) -> z``: the solution a state holds, normalized, ``shape``.
     """
 
-    init: Callable[..., MBDState]
-    step: Callable[[Array, MBDState], tuple[MBDState, StepInfo]]
-    solve: Callable[..., MBDResult]
-    evaluate: Callable[[Array], Evaluation]
-    replay: Callable[[Array], tuple[Array, Array, Array, PyTree, Array | None]]
+    init: Callable[..., Any]
+    step: Callable[..., tuple[Any, StepInfo]]
+    solve: ParametricSolve
+    evaluate: Callable[..., Evaluation]
+    replay: Callable[..., tuple[Array, Array, Array, PyTree, Array | None]]
     shape: tuple[int, ...]
     num_updates: int
+    output: Callable[[Any], Array]
+
+
+class ParametricSolve:
+    """A jitted solve whose problem instance is an argument: compiled once per problem
+    structure, config and shapes, then run for any seed, initial state, params or
+    demonstration reference without recompiling.
+
+    ``solve(key, guess=None, *, x0=None, params=None, instance=None)``: the values left
+    None are the problem's own (filled in before the jitted call, so they do not change
+    what is compiled). ``guess`` None and an array are two compiles (two structures).
+    ``jax.vmap`` over keys, initial states or params works as on any JAX function.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[..., MBDResult],
+        make_instance: Callable[..., Instance],
+        chunked: _Chunked | None = None,
+    ):
+        self._jit = jax.jit(fn)
+        self._make_instance = make_instance
+        self._chunked = chunked
+
+    def instance(
+        self, x0: PyTree = None, params: PyTree = None, instance: Instance | None = None
+    ) -> Instance:
+        """The checked :class:`~mbd.problem.Instance` a call with these arguments solves."""
+        if instance is not None:
+            if x0 is not None or params is not None:
+                raise ValueError("give either instance or x0 / params, not both")
+            return self._make_instance(
+                instance.x0, instance.params, instance.demo_reference, instance.demo_reward
+            )
+        return self._make_instance(x0, params)
+
+    def __call__(
+        self,
+        key: Array,
+        guess: Array | None = None,
+        *,
+        x0: PyTree = None,
+        params: PyTree = None,
+        instance: Instance | None = None,
+    ) -> MBDResult:
+        """Solves one instance.
+
+        Args:
+            key: PRNG key.
+            guess: optional initial estimate, normalized, ``shape``.
+            x0: initial state (the problem's ``init_state`` if None).
+            params: the problem's params (its own if None).
+            instance: a whole :class:`~mbd.problem.Instance` instead of x0 / params.
+
+        Returns:
+            :class:`MBDResult`.
+        """
+        inst = self.instance(x0, params, instance)
+        if self._chunked is not None and not isinstance(key, jax.core.Tracer):
+            return self._chunked.run(key, guess, inst)
+        return self._jit(key, guess, inst)
+
+    def lower(self, key: Array, guess: Array | None = None, **kwargs: Any):
+        """``jax.jit(...).lower`` with the same arguments as a call (to compile ahead)."""
+        return self._jit.lower(key, guess, self.instance(**kwargs))
+
+    def compile(self, key: Array, guess: Array | None = None, **kwargs: Any) -> CompiledSolve:
+        """Compiles ahead of time (to time the compile apart from the solve).
+
+        Args:
+            key: an example key.
+            guess: None, or an example guess (the compiled program then needs one).
+            **kwargs: ``x0``, ``params`` or ``instance``, as for a call.
+
+        Returns:
+            A :class:`CompiledSolve` taking the same arguments as a call.
+        """
+        if self._chunked is not None:
+            run = self._chunked.lowered(key, guess, self.instance(**kwargs))
+        else:
+            run = self.lower(key, guess, **kwargs).compile()
+        return CompiledSolve(run, self.instance)
+
+    @property
+    def num_compiles(self) -> int:
+        """How many programs this solve has compiled so far (one per structure)."""
+        n = int(self._jit._cache_size())
+        if self._chunked is not None:
+            c = self._chunked
+            n += sum(int(f._cache_size()) for f in (c.start, c.scan, c.finish))
+        return n
+
+
+class CompiledSolve:
+    """A solve compiled ahead of time by :meth:`ParametricSolve.compile`; called as the
+    solve is, ``(key, guess=None, *, x0=None, params=None, instance=None)``."""
+
+    def __init__(self, compiled: Any, make_instance: Callable[..., Instance]):
+        self._compiled = compiled
+        self._make_instance = make_instance
+
+    def __call__(
+        self,
+        key: Array,
+        guess: Array | None = None,
+        *,
+        x0: PyTree = None,
+        params: PyTree = None,
+        instance: Instance | None = None,
+    ) -> MBDResult:
+        """Runs the compiled solve on one instance (see :meth:`ParametricSolve.__call__`)."""
+        return self._compiled(key, guess, self._make_instance(x0, params, instance))
 
 
 # --------------------------------------------------------------------------------------
@@ -393,23 +513,25 @@ class Solver(NamedTuple):
 
 def _problem_functions(problem: Problem):
     demo = problem.demo
+    own = problem.instance()
 
-    def one(z):
+    def one(z, inst):
         u = problem.controls(z)
-        ro: Rollout = rollout(problem, u)
+        ro: Rollout = rollout(problem, u, inst.x0, inst.params)
         reward = jnp.mean(ro.rewards)
         q = None
         if demo is not None:
             obs = u if demo.observe is None else demo.observe(ro.states, u)
-            q = demo.log_likelihood(jnp.asarray(obs))
+            q = demo.log_likelihood(jnp.asarray(obs), inst.demo_reference)
         return reward, ro.violation, q, ro
 
-    def evaluate(zs):
-        reward, viol, q, _ = jax.vmap(one)(zs)
+    def evaluate(zs, inst=None):
+        inst = own if inst is None else inst
+        reward, viol, q, _ = jax.vmap(one, in_axes=(0, None))(zs, inst)
         return Evaluation(reward=reward, violation=viol, demo_loglik=q)
 
-    def replay(z):
-        reward, viol, _, ro = one(z)
+    def replay(z, inst=None):
+        reward, viol, _, ro = one(z, own if inst is None else inst)
         return problem.controls(z), reward, viol, ro.states, ro.rewards
 
     return evaluate, replay, True
@@ -435,13 +557,20 @@ def make_evaluator(problem: Problem | Objective) -> Evaluator:
         evaluate, replay, bounded = _objective_functions(problem)
     else:
         raise TypeError(f"problem must be a Problem or an Objective (got {type(problem).__name__})")
-    return Evaluator(evaluate=evaluate, replay=replay, bounded=bounded, shape=tuple(problem.shape))
+    return Evaluator(
+        evaluate=evaluate,
+        replay=replay,
+        bounded=bounded,
+        shape=tuple(problem.shape),
+        make_instance=problem.make_instance,
+    )
 
 
 def _objective_functions(obj: Objective):
     demo = obj.demo
+    own = obj.instance()
 
-    def one(z):
+    def one(z, inst):
         y = obj.decode(z)
         reward = jnp.asarray(obj.fn(y)).reshape(())
         if obj.constraint is None:
@@ -451,15 +580,16 @@ def _objective_functions(obj: Objective):
         q = None
         if demo is not None:
             obs = y if demo.observe is None else demo.observe(y)
-            q = demo.log_likelihood(jnp.asarray(obs))
+            q = demo.log_likelihood(jnp.asarray(obs), inst.demo_reference)
         return reward, viol, q
 
-    def evaluate(zs):
-        reward, viol, q = jax.vmap(one)(zs)
+    def evaluate(zs, inst=None):
+        inst = own if inst is None else inst
+        reward, viol, q = jax.vmap(one, in_axes=(0, None))(zs, inst)
         return Evaluation(reward=reward, violation=viol, demo_loglik=q)
 
-    def replay(z):
-        reward, viol, _ = one(z)
+    def replay(z, inst=None):
+        reward, viol, _ = one(z, own if inst is None else inst)
         return obj.decode(z), reward, viol, None, None
 
     return evaluate, replay, obj.bounded
@@ -485,14 +615,37 @@ def make_solver(
             (0-based) inside ``solve``, e.g. to drive a progress bar.
 
     Returns:
-        A :class:`Solver`. ``solve`` is jitted: it compiles once for this problem and
-        config and reruns without recompiling.
+        A :class:`Solver`. ``solve`` is a :class:`ParametricSolve`: it compiles once for
+        this problem structure and config and reruns for any key, initial state
+        (``x0=``), params and demonstration reference without recompiling.
+    """
+    return make_mbd(problem, config, progress)
+
+
+def make_mbd(
+    problem: Problem | Objective,
+    config: MBDConfig | None = None,
+    progress: Callable[[int, StepInfo], None] | None = None,
+    noise_std: np.ndarray | None = None,
+) -> Solver:
+    """:func:`make_solver` with an optional noise table of one's own (used by MPC).
+
+    Args:
+        problem: a Problem or Objective.
+        config: hyper-parameters; ``MBDConfig()`` if None.
+        progress: optional host callback per update.
+        noise_std: optional sampling std of each update, shape (K,) or (K, R, 1) with
+            R = ``shape[0]`` (a std per decision row, e.g. along the horizon), replacing
+            sqrt(1 - alpha_bar_i) of the reference reading; K = ``config.num_updates``.
+
+    Returns:
+        A :class:`Solver`.
     """
     config = MBDConfig() if config is None else config
     validate_config(config)
-    evaluate, replay, bounded, shape = make_evaluator(problem)
+    evaluate, replay, bounded, shape, make_instance = make_evaluator(problem)
     demo = problem.demo
-    demo_reward = None if demo is None else float(demo.reward)
+    own_demo_reward = None if demo is None else jnp.float32(demo.reward)
     num_samples = config.num_samples
     paper = config.reading == "paper"
     K = config.num_updates
@@ -506,7 +659,7 @@ def make_solver(
         i = np.arange(config.num_steps, 0, -1)
         ab_prev = sch.alpha_bars[i - 1]
         mean_scale = 1.0 / np.sqrt(ab_prev)  # Eq. 8 / Alg. 1 line 3: mean Y^i / sqrt(ab_{i-1})
-        noise_std = np.sqrt(1.0 / ab_prev - 1.0)  # covariance (1 / ab_{i-1} - 1) I
+        noise = np.sqrt(1.0 / ab_prev - 1.0)  # covariance (1 / ab_{i-1} - 1) I
         ab_i = sch.alpha_bars[i]
         alpha_i = sch.alphas[i]
         ab_start = float(sch.alpha_bars[-1])
@@ -515,11 +668,22 @@ def make_solver(
         sch = make_schedule(config.schedule, config.num_steps, config.beta_start, config.beta_end)
         i = np.arange(config.num_steps - 1, 0, -1)
         mean_scale = np.ones_like(i, dtype=np.float64)
-        noise_std = np.sqrt(1.0 - sch.alpha_bars[i])
+        noise = np.sqrt(1.0 - sch.alpha_bars[i])
         ab_i = sch.alpha_bars[i]
         alpha_i = sch.alphas[i]
         ab_start = 1.0
-    coef = jnp.asarray(np.stack([mean_scale, noise_std, ab_i, alpha_i], axis=1), jnp.float32)
+    if noise_std is not None:
+        noise_std = np.asarray(noise_std, np.float32)
+        ok_shapes = ((K,), (K, shape[0], 1))
+        if paper or noise_std.shape not in ok_shapes or not np.all(noise_std >= 0):
+            raise ValueError(
+                f"noise_std must be >= 0 with shape {ok_shapes[0]} or {ok_shapes[1]}, "
+                f"for the reference reading (got {noise_std.shape}, {config.reading})"
+            )
+        stds = jnp.asarray(noise_std)
+    else:
+        stds = jnp.asarray(noise, jnp.float32)
+    coef = jnp.asarray(np.stack([mean_scale, ab_i, alpha_i], axis=1), jnp.float32)
 
     def init(key: Array, guess: Array | None = None) -> MBDState:
         if guess is not None:
@@ -536,15 +700,19 @@ def make_solver(
             y = clean
         return MBDState(y=y, mean=clean, step=jnp.zeros((), jnp.int32))
 
-    def step(key: Array, state: MBDState) -> tuple[MBDState, StepInfo]:
+    def step(
+        key: Array, state: MBDState, inst: Instance | None = None
+    ) -> tuple[MBDState, StepInfo]:
         k = jnp.clip(state.step, 0, K - 1)
-        c_mean, c_std, c_ab, c_alpha = coef[k]
+        c_mean, c_ab, c_alpha = coef[k]
+        c_std = stds[k]
         center = state.y * c_mean
         eps = jax.random.normal(key, (num_samples, *shape), jnp.float32)
         samples = center + c_std * eps  # Alg. 1/2 line 3
         if bounded:
             samples = jnp.clip(samples, -1.0, 1.0)  # what the rollout actually applies
-        ev = evaluate(samples)  # Alg. 2 line 4: rollout -> dynamically feasible samples
+        ev = evaluate(samples, inst)  # Alg. 2 line 4: rollout -> dynamically feasible samples
+        demo_reward = own_demo_reward if inst is None else inst.demo_reward
         wt = compute_weights(ev.reward, ev.violation, config, ev.demo_loglik, demo_reward)
         any_w = jnp.any(wt.weights > 0)
         ybar = jnp.tensordot(wt.weights, samples, axes=1)  # Eq. 9b / 10d / 13
@@ -564,15 +732,18 @@ def make_solver(
             valid_fraction=jnp.sum(wt.valid) / n,
             fallback=wt.fallback,
             ess=jnp.where(any_w, 1.0 / jnp.sum(wt.weights**2), 0.0),
-            noise_std=c_std,
+            noise_std=jnp.mean(c_std),
         )
         return new, info
+
+    def output(state: MBDState) -> Array:
+        return state.mean
 
     solve = make_scan_solve(
         init,
         step,
-        lambda st: st.mean,
-        Evaluator(evaluate, replay, bounded, shape),
+        output,
+        Evaluator(evaluate, replay, bounded, shape, make_instance),
         K,
         progress=progress,
         keep_iterates=config.keep_iterates,
@@ -586,19 +757,20 @@ def make_solver(
         replay=replay,
         shape=shape,
         num_updates=K,
+        output=output,
     )
 
 
 def make_scan_solve(
     init: Callable[..., Any],
-    step: Callable[[Array, Any], tuple[Any, StepInfo]],
+    step: Callable[..., tuple[Any, StepInfo]],
     output: Callable[[Any], Array],
     evaluator: Evaluator,
     num_updates: int,
     progress: Callable[[int, StepInfo], None] | None = None,
     keep_iterates: bool = False,
     clip_output: bool = False,
-) -> Callable[..., MBDResult]:
+) -> ParametricSolve:
     """Builds a jitted whole solve: ``init``, then ``num_updates`` steps in one ``lax.scan``.
 
     Shared by MBD and the baselines, so that one method and seed split keys alike (one
@@ -606,7 +778,7 @@ def make_scan_solve(
 
     Args:
         init: ``init(key, guess) -> state``.
-        step: ``step(key, state) -> (state, StepInfo)``.
+        step: ``step(key, state, inst) -> (state, StepInfo)``.
         output: ``output(state) -> z``, the solution in normalized units, ``shape``.
         evaluator: scores and replays the solution.
         num_updates: K, number of steps.
@@ -615,26 +787,26 @@ def make_scan_solve(
         clip_output: clip z to [-1, 1] before the replay when the search is bounded.
 
     Returns:
-        Jitted ``solve(key, guess=None) -> MBDResult``.
+        ``solve(key, guess=None, *, x0=None, params=None, instance=None) -> MBDResult``,
+        a :class:`ParametricSolve` (the instance is an argument of the compiled program).
     """
 
-    def _solve(key: Array, guess: Array | None = None) -> MBDResult:
+    def _start(key: Array, guess: Array | None):
         k_init, k_steps = jax.random.split(key)
-        state = init(k_init, guess)
+        return init(k_init, guess), jax.random.split(k_steps, num_updates)
 
-        def body(st, kk):
-            k_i, k_key = kk
-            st, info = step(k_key, st)
-            if progress is not None:
-                jax.debug.callback(progress, k_i, info)
+    def _scan(state, ks, inst: Instance):
+        def body(st, k_key):
+            st, info = step(k_key, st, inst)
             return st, (info, output(st) if keep_iterates else None)
 
-        keys = jax.random.split(k_steps, num_updates)
-        state, (history, iterates) = jax.lax.scan(body, state, (jnp.arange(num_updates), keys))
+        return jax.lax.scan(body, state, ks)
+
+    def _finish(state, history, iterates, inst: Instance) -> MBDResult:
         z = output(state)
         if clip_output and evaluator.bounded:
             z = jnp.clip(z, -1.0, 1.0)
-        solution, reward, viol, states, rewards = evaluator.replay(z)
+        solution, reward, viol, states, rewards = evaluator.replay(z, inst)
         return MBDResult(
             z=z,
             solution=solution,
@@ -646,7 +818,55 @@ def make_scan_solve(
             iterates=iterates,
         )
 
-    return jax.jit(_solve)
+    def _solve(key: Array, guess: Array | None, inst: Instance) -> MBDResult:
+        state, keys = _start(key, guess)
+        state, (history, iterates) = _scan(state, keys, inst)
+        return _finish(state, history, iterates, inst)
+
+    chunked = None
+    if progress is not None:
+        # Progress without host callbacks inside the program (a program with callbacks is
+        # never written to the persistent compilation cache): the updates run in equal
+        # chunks of one compiled scan, and ``progress`` is called between them.
+        size = max(d for d in range(1, num_updates + 1) if num_updates % d == 0 and
+                   d <= max(1, num_updates // 10))  # fmt: skip
+        chunked = _Chunked(_start, _scan, _finish, num_updates, size, progress)
+    return ParametricSolve(_solve, evaluator.make_instance, chunked)
+
+
+class _Chunked:
+    """A solve run as ``start``, equal chunks of ``scan``, then ``finish`` (for progress)."""
+
+    def __init__(self, start, scan, finish, num_updates: int, size: int, progress):
+        self.start = jax.jit(start)
+        self.scan = jax.jit(scan)
+        self.finish = jax.jit(finish)
+        self.num_updates = num_updates
+        self.size = size
+        self.progress = progress
+
+    def lowered(self, key: Array, guess: Array | None, inst: Instance):
+        """Compiles the three programs; returns a runner with the compiled ones."""
+        st, keys = jax.eval_shape(self.start, key, guess)
+        start = self.start.lower(key, guess).compile()
+        chunk_keys = jax.ShapeDtypeStruct((self.size, *keys.shape[1:]), keys.dtype)
+        scan = self.scan.lower(st, chunk_keys, inst).compile()
+        _, (hist, its) = jax.eval_shape(self.scan, st, keys, inst)
+        finish = self.finish.lower(st, hist, its, inst).compile()
+        return lambda k, g, i: self.run(k, g, i, start, scan, finish)
+
+    def run(self, key, guess, inst, start=None, scan=None, finish=None) -> MBDResult:
+        start, scan, finish = start or self.start, scan or self.scan, finish or self.finish
+        state, keys = start(key, guess)
+        parts = []
+        for c in range(0, self.num_updates, self.size):
+            state, part = scan(state, keys[c : c + self.size], inst)
+            info = jax.tree_util.tree_map(np.asarray, part[0])
+            for j in range(self.size):
+                self.progress(c + j, jax.tree_util.tree_map(lambda a, j=j: a[j], info))
+            parts.append(part)
+        history, iterates = jax.tree_util.tree_map(lambda *a: jnp.concatenate(a), *parts)
+        return finish(state, history, iterates, inst)
 
 
 def solve(

@@ -19,11 +19,12 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from mbd.problem import Instance
 from mbd.solver import (
     ConfigError,
     Evaluation,
     Evaluator,
-    MBDResult,
+    ParametricSolve,
     StepInfo,
     make_scan_solve,
 )
@@ -186,19 +187,22 @@ def update_best(best: Best, samples: Array, ev: Evaluation, rank: Ranking) -> Be
     )
 
 
-def evaluate_samples(evaluator: Evaluator, samples: Array) -> tuple[Array, Evaluation]:
+def evaluate_samples(
+    evaluator: Evaluator, samples: Array, inst: Instance | None = None
+) -> tuple[Array, Evaluation]:
     """Clips samples to the box (where the search is bounded) and scores them.
 
     Args:
         evaluator: the problem's evaluator.
         samples: (B, *shape).
+        inst: the problem instance (None: the problem's own).
 
     Returns:
         (the samples the rollout applied, their :class:`~mbd.solver.Evaluation`).
     """
     if evaluator.bounded:
         samples = jnp.clip(samples, -1.0, 1.0)
-    return samples, evaluator.evaluate(samples)
+    return samples, evaluator.evaluate(samples, inst)
 
 
 def initial_mean(evaluator: Evaluator, guess: Array | None) -> Array:
@@ -222,12 +226,12 @@ def initial_mean(evaluator: Evaluator, guess: Array | None) -> Array:
 
 def make_solve(
     init: Callable[..., Any],
-    step: Callable[[Array, Any], tuple[Any, StepInfo]],
+    step: Callable[..., tuple[Any, StepInfo]],
     output: Callable[[Any], Array],
     evaluator: Evaluator,
     num_updates: int,
     progress: Callable[[int, StepInfo], None] | None = None,
-) -> Callable[..., MBDResult]:
+) -> ParametricSolve:
     """Builds the jitted whole solve: ``init``, ``num_updates`` steps in one ``lax.scan``.
 
     Keys are split as MBD's solve splits them (one for ``init``, one per step), so a
@@ -235,14 +239,15 @@ def make_solve(
 
     Args:
         init: ``init(key, guess) -> state``.
-        step: ``step(key, state) -> (state, StepInfo)``.
+        step: ``step(key, state, inst) -> (state, StepInfo)``.
         output: ``output(state) -> z``, the returned solution in normalized units.
         evaluator: scores and replays the solution.
         num_updates: K, number of iterations.
         progress: optional host callback ``progress(k, info)`` after each iteration.
 
     Returns:
-        Jitted ``solve(key, guess=None) -> MBDResult``.
+        A :class:`~mbd.solver.ParametricSolve`, ``solve(key, guess=None, *, x0=None,
+        params=None, instance=None) -> MBDResult``.
     """
 
     return make_scan_solve(

@@ -30,7 +30,7 @@ from mbd.baselines._common import (
     step_info,
     update_best,
 )
-from mbd.problem import Objective, Problem
+from mbd.problem import Instance, Objective, Problem
 from mbd.solver import Solver, StepInfo, make_evaluator
 
 
@@ -120,9 +120,11 @@ def make_cem(
         std = jnp.full(shape, config.init_std, jnp.float32)
         return CEMState(mean=mean, std=std, best=init_best(mean), step=jnp.zeros((), jnp.int32))
 
-    def step(key: jax.Array, state: CEMState) -> tuple[CEMState, StepInfo]:
+    def step(
+        key: jax.Array, state: CEMState, inst: Instance | None = None
+    ) -> tuple[CEMState, StepInfo]:
         eps = jax.random.normal(key, (n, *shape), jnp.float32)
-        samples, ev = evaluate_samples(ev_fn, state.mean + state.std * eps)
+        samples, ev = evaluate_samples(ev_fn, state.mean + state.std * eps, inst)
         rank = rank_samples(ev)
         elites = samples[rank.order[:n_elite]]
         ok = jnp.any(rank.valid)
@@ -146,4 +148,5 @@ def make_cem(
         replay=ev_fn.replay,
         shape=shape,
         num_updates=K,
+        output=output,
     )

@@ -35,7 +35,7 @@ from mbd.baselines._common import (
     step_info,
     update_best,
 )
-from mbd.problem import Objective, Problem
+from mbd.problem import Instance, Objective, Problem
 from mbd.solver import Solver, StepInfo, make_evaluator
 
 Variant = Literal["auto", "full", "separable"]
@@ -138,12 +138,14 @@ def make_cmaes(
         es_state = es.init(key, mean.reshape(d), params)
         return CMAESState(es=es_state, best=init_best(mean), step=jnp.zeros((), jnp.int32))
 
-    def step(key: jax.Array, state: CMAESState) -> tuple[CMAESState, StepInfo]:
+    def step(
+        key: jax.Array, state: CMAESState, inst: Instance | None = None
+    ) -> tuple[CMAESState, StepInfo]:
         k_ask, k_tell = jax.random.split(key)
         pop, es_state = es.ask(k_ask, state.es, params)  # Hansen (2016) Eq. 38-40
         diag = es_state.C if es_state.C.ndim == 1 else jnp.diagonal(es_state.C)
         noise = es_state.std * jnp.sqrt(jnp.mean(jnp.maximum(diag, 0.0)))
-        samples, ev = evaluate_samples(ev_fn, pop.reshape(n, *shape))
+        samples, ev = evaluate_samples(ev_fn, pop.reshape(n, *shape), inst)
         rank = rank_samples(ev)
         # evosax minimizes and uses ranks only: fitness = rank position, best = 0.
         fitness = jnp.zeros(n, jnp.float32).at[rank.order].set(jnp.arange(n, dtype=jnp.float32))
@@ -166,4 +168,5 @@ def make_cmaes(
         replay=ev_fn.replay,
         shape=shape,
         num_updates=K,
+        output=output,
     )

@@ -34,7 +34,7 @@ from mbd.baselines._common import (
     step_info,
     update_best,
 )
-from mbd.problem import Objective, Problem
+from mbd.problem import Instance, Objective, Problem
 from mbd.solver import MBDConfig, Solver, StepInfo, compute_weights, make_evaluator
 
 NoiseSchedule = Literal["fixed", "linear", "exponential"]
@@ -146,10 +146,12 @@ def make_mppi(
         mean = initial_mean(ev_fn, guess)
         return MPPIState(mean=mean, best=init_best(mean), step=jnp.zeros((), jnp.int32))
 
-    def step(key: jax.Array, state: MPPIState) -> tuple[MPPIState, StepInfo]:
+    def step(
+        key: jax.Array, state: MPPIState, inst: Instance | None = None
+    ) -> tuple[MPPIState, StepInfo]:
         std = stds[jnp.clip(state.step, 0, K - 1)]
         eps = jax.random.normal(key, (n, *shape), jnp.float32)
-        samples, ev = evaluate_samples(ev_fn, state.mean + std * eps)
+        samples, ev = evaluate_samples(ev_fn, state.mean + std * eps, inst)
         rank = rank_samples(ev)
         # w ∝ exp(normalized r / lambda) * p_g (Eq. 2, 10d); NaN rewards get weight 0.
         wt = compute_weights(ev.reward, ev.violation, weighting)
@@ -172,4 +174,5 @@ def make_mppi(
         replay=ev_fn.replay,
         shape=shape,
         num_updates=K,
+        output=output,
     )

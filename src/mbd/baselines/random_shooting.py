@@ -28,7 +28,7 @@ from mbd.baselines._common import (
     step_info,
     update_best,
 )
-from mbd.problem import Objective, Problem
+from mbd.problem import Instance, Objective, Problem
 from mbd.solver import Solver, StepInfo, make_evaluator
 
 
@@ -102,14 +102,16 @@ def make_random(
         c = initial_mean(ev_fn, guess)
         return RandomState(center=c, best=init_best(c), step=jnp.zeros((), jnp.int32))
 
-    def step(key: jax.Array, state: RandomState) -> tuple[RandomState, StepInfo]:
+    def step(
+        key: jax.Array, state: RandomState, inst: Instance | None = None
+    ) -> tuple[RandomState, StepInfo]:
         if uniform:
             raw = jax.random.uniform(key, (n, *shape), jnp.float32, -1.0, 1.0)
             std = jnp.sqrt(1.0 / 3.0)
         else:
             raw = state.center + config.std * jax.random.normal(key, (n, *shape), jnp.float32)
             std = config.std
-        samples, ev = evaluate_samples(ev_fn, raw)
+        samples, ev = evaluate_samples(ev_fn, raw, inst)
         rank = rank_samples(ev)
         new = RandomState(
             center=state.center,
@@ -118,12 +120,16 @@ def make_random(
         )
         return new, step_info(ev, rank, 1.0, std, n)
 
+    def output(state: RandomState) -> jax.Array:
+        return state.best.z
+
     return Solver(
         init=init,
         step=step,
-        solve=make_solve(init, step, lambda s: s.best.z, ev_fn, K, progress),
+        solve=make_solve(init, step, output, ev_fn, K, progress),
         evaluate=ev_fn.evaluate,
         replay=ev_fn.replay,
         shape=shape,
         num_updates=K,
+        output=output,
     )

@@ -115,8 +115,10 @@ def resolve_env(name: str, backend: str = "positional") -> tuple[Any, str]:
         problem = spec.make(horizon=spec.horizon, demo=False, seed=0)
         env = getattr(problem.step, "env", None)
         if env is not None:
-            wrapped = task_env(env, getattr(problem.step, "reward", None),
-                               problem.action_low, problem.action_high)  # fmt: skip
+            reward = getattr(problem.step, "reward", None)
+            if reward is not None and problem.params is not None:
+                reward = functools.partial(_with_params, reward, problem.params)
+            wrapped = task_env(env, reward, problem.action_low, problem.action_high)
             return wrapped, f"mbd task {name!r}: its Brax env with the task's reward"
     try:
         env = envs.get_environment(name, backend=backend)
@@ -126,6 +128,10 @@ def resolve_env(name: str, backend: str = "positional") -> tuple[Any, str]:
             f"Brax's ({', '.join(sorted(envs._envs))})"
         ) from None
     return env, f"Brax stock env {name!r}, {backend} backend (Brax's own reward)"
+
+
+def _with_params(reward: Any, params: Any, state: Any, u: Any, nxt: Any) -> Any:
+    return reward(state, u, nxt, params)
 
 
 def task_env(env: Any, reward: Any, low: Any, high: Any) -> Any:

@@ -22,6 +22,30 @@ COMMANDS: dict[str, str] = {
 }
 
 
+# Commands that compile: they use JAX's persistent compilation cache (see mbd.compile).
+COMPILING = {"plan", "mpc", "optimize", "bbo-bench", "mlp", "figures", "bench", "rl"}
+
+
+def _take_cache_option(argv: list[str]) -> tuple[list[str], str | None]:
+    """Removes ``--cache-dir DIR`` / ``--cache-dir=DIR`` (a global option) from argv."""
+    rest, value = [], None
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--cache-dir":
+            if i + 1 >= len(argv):
+                raise ValueError("--cache-dir needs a folder (or 'off')")
+            value = argv[i + 1]
+            i += 2
+            continue
+        if a.startswith("--cache-dir="):
+            value = a.split("=", 1)[1]
+        else:
+            rest.append(a)
+        i += 1
+    return rest, value
+
+
 def _usage() -> str:
     import mbd
 
@@ -34,7 +58,13 @@ def _usage() -> str:
     ]
     for name, mod in COMMANDS.items():
         lines.append(f"  {name:<10} {importlib.import_module(mod).SUMMARY}")
-    lines += ["", "`mbd COMMAND --help` shows a command's options."]
+    lines += [
+        "",
+        "`mbd COMMAND --help` shows a command's options.",
+        "",
+        "global option: --cache-dir DIR  where compiled programs are cached between runs",
+        "  (default ~/.cache/mbd/jax, or $MBD_CACHE_DIR; 'off' disables the cache)",
+    ]
     return "\n".join(lines)
 
 
@@ -48,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         Exit code: 0 on success, 2 for a usage error.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        argv, cache_option = _take_cache_option(argv)
+    except ValueError as e:
+        return fail("mbd", CLIError("--cache-dir", str(e)))
     if not argv or argv[0] in ("-h", "--help"):
         print(_usage())
         return 0 if argv else 2
@@ -62,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
             "mbd",
             CLIError("COMMAND", f"unknown command {name!r}; choose one of {', '.join(COMMANDS)}"),
         )
+    if name in COMPILING and not any(a in ("-h", "--help") for a in argv[1:]):
+        from mbd.compile import enable_persistent_cache, resolve_cache_dir
+
+        enable_persistent_cache(resolve_cache_dir(cache_option))
     try:
         return importlib.import_module(COMMANDS[name]).run(argv[1:])
     except BrokenPipeError:  # output piped into e.g. `head`: stop quietly

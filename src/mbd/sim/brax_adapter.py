@@ -40,8 +40,9 @@ from mbd.sim import quiet_brax, require
 BACKENDS: tuple[str, ...] = ("positional", "generalized", "mjx")
 """Brax physics pipelines this adapter supports (``spring`` works too but is untested)."""
 
-RewardFn = Callable[[Any, Array, Any], Array]
-"""``reward(state, u, next_state) -> scalar``: states are Brax ``envs.State`` values."""
+RewardFn = Callable[..., Array]
+"""``reward(state, u, next_state) -> scalar`` (``reward(state, u, next_state, params)``
+for a problem with params): states are Brax ``envs.State`` values."""
 
 
 def check_backend(backend: str, allowed: Sequence[str] = BACKENDS) -> str:
@@ -190,9 +191,9 @@ class BraxStep:
     env: Any
     reward: RewardFn | None = None
 
-    def __call__(self, state: PyTree, u: Array) -> tuple[PyTree, Array]:
+    def __call__(self, state: PyTree, u: Array, *params: PyTree) -> tuple[PyTree, Array]:
         nxt = self.env.step(state, u)  # Eq. 1c: one control step = n_frames physics steps
-        r = nxt.reward if self.reward is None else self.reward(state, u, nxt)
+        r = nxt.reward if self.reward is None else self.reward(state, u, nxt, *params)
         return nxt, jnp.asarray(r, jnp.float32).reshape(())
 
 
@@ -222,6 +223,7 @@ def make_brax_problem(
     name: str | None = None,
     action_low: Any = None,
     action_high: Any = None,
+    params: PyTree = None,
 ) -> Problem:
     """Turns a Brax environment into a :class:`~mbd.problem.Problem`.
 
@@ -237,6 +239,8 @@ def make_brax_problem(
         name: label; the env's class name if None.
         action_low: lower action bounds (nu,); the actuators' ``ctrlrange`` if None.
         action_high: upper action bounds (nu,).
+        params: optional per-episode values passed to ``reward`` as its fourth argument
+            (arguments of a compiled solve, see :class:`~mbd.problem.Problem`).
 
     Returns:
         The problem; ``problem.step`` is a :class:`BraxStep` (``problem.step.env``).
@@ -260,6 +264,7 @@ def make_brax_problem(
         action_high=hi,
         demo=demo,
         name=name or type(unwrapped).__name__.lower(),
+        params=params,
     )
 
 

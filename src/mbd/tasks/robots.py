@@ -453,9 +453,8 @@ def make_pusht(horizon: int = 40, demo: bool = False, seed: int = 0, backend=Non
     q0 = np.zeros(sys.q_size(), np.float32)
     q0[:2] = PUSHT_PUSHER_START
     env = brax_adapter.ModelEnv(sys, backend=backend, n_frames=5, init_q=q0)
-    goal = jnp.asarray(pusht_goal(seed))
 
-    def reward(state, u, nxt):
+    def reward(state, u, nxt, goal):  # the goal is a param: one compile for every seed
         q = nxt.pipeline_state.q  # pusher x, y; T x, y, theta
         tee = q[2:4]
         d_goal = jnp.linalg.norm(goal[:2] - tee)
@@ -463,7 +462,9 @@ def make_pusht(horizon: int = 40, demo: bool = False, seed: int = 0, backend=Non
         d_push = jnp.maximum(jnp.linalg.norm(q[:2] - tee) - 0.2, 0.0)
         return 1.0 - (d_goal + d_rot + d_push)
 
-    return brax_adapter.make_brax_problem(env, horizon, reward, key=seed, name="pusht")
+    return brax_adapter.make_brax_problem(
+        env, horizon, reward, key=seed, name="pusht", params=jnp.asarray(pusht_goal(seed))
+    )
 
 
 # --------------------------------------------------------------------------------------

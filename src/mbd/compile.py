@@ -1,0 +1,147 @@
+"""Compilation: count XLA compiles, and JAX's persistent compilation cache for the CLI.
+
+On a CPU the cost of a plan over simulator physics is the XLA compile (45-115 s for a
+Brax task on 2 cores), not the solve. Two things keep it to one compile:
+
+- solves take their problem instance (initial state, params, demonstration reference) as
+  arguments (:class:`~mbd.solver.ParametricSolve`), so one compile per problem structure
+  serves every seed, initial state and control step;
+- the command line turns on JAX's persistent compilation cache
+  (:func:`enable_persistent_cache`), so a second process with the same structure loads
+  the compiled program from disk. Importing :mod:`mbd` changes no JAX setting.
+
+:func:`count_compiles` counts XLA backend compiles (JAX's own monitoring event), which
+the tests use to prove that a loop does not recompile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+CACHE_ENV = "MBD_CACHE_DIR"
+"""Environment variable: the persistent cache folder; ``off`` (or ``none``, ``0``, empty)
+disables it."""
+
+_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+_lock = threading.Lock()
+_names: list[str] = []
+_registered = False
+
+
+def _listener(event: str, duration: float, **kwargs) -> None:
+    del duration
+    if event == _COMPILE_EVENT:
+        with _lock:
+            _names.append(str(kwargs.get("fun_name", "?")))
+
+
+def _ensure_listener() -> None:
+    global _registered
+    with _lock:
+        if _registered:
+            return
+        from jax._src import monitoring
+
+        monitoring.register_event_duration_secs_listener(_listener)
+        _registered = True
+
+
+class CompileCount:
+    """XLA compiles seen since the counter started (read it at any time)."""
+
+    def __init__(self) -> None:
+        _ensure_listener()
+        self._start = len(_names)
+
+    @property
+    def names(self) -> list[str]:
+        """Names of the compiled programs, in order (e.g. ``jit(_solve)``)."""
+        return _names[self._start :]
+
+    @property
+    def count(self) -> int:
+        """Number of backend compiles since this counter was made (every program,
+        also JAX's small eager ones such as making a key)."""
+        return len(self.names)
+
+    def of(self, name: str) -> int:
+        """Compiles of programs whose function is called ``name`` (e.g. ``_solve``)."""
+        return sum(1 for n in self.names if n == f"jit({name})")
+
+
+@contextlib.contextmanager
+def count_compiles() -> Iterator[CompileCount]:
+    """Counts the XLA compiles of the block (every thread of the process)::
+
+        with count_compiles() as c:
+            for seed in range(5):
+                solver.solve(jax.random.key(seed))
+        assert c.of("_solve") == 1
+
+    Yields:
+        A :class:`CompileCount`.
+    """
+    yield CompileCount()
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/mbd/jax`` (``~/.cache/mbd/jax`` by default)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "mbd" / "jax"
+
+
+def resolve_cache_dir(option: str | None = None) -> Path | None:
+    """The cache folder a command uses: the option, else ``$MBD_CACHE_DIR``, else the
+    default; None when the chosen value is ``off``, ``none``, ``0`` or empty.
+
+    Args:
+        option: the ``--cache-dir`` value, or None when not given.
+
+    Returns:
+        The folder, or None for no persistent cache.
+    """
+    value = option if option is not None else os.environ.get(CACHE_ENV)
+    if value is None:
+        return default_cache_dir()
+    if value.strip().lower() in ("", "off", "none", "0", "false", "no"):
+        return None
+    return Path(value).expanduser()
+
+
+def enable_persistent_cache(path: Path | None) -> Path | None:
+    """Turns JAX's persistent compilation cache on in ``path`` (off when None).
+
+    Every compile is cached, however short (the defaults skip compiles under 1 s).
+
+    Args:
+        path: the folder (created if missing), or None to leave the cache off.
+
+    Returns:
+        The folder in use, or None when the cache is off or the folder cannot be made.
+    """
+    import jax
+
+    if path is None:
+        return None
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return path
+
+
+__all__ = [
+    "CACHE_ENV",
+    "CompileCount",
+    "count_compiles",
+    "default_cache_dir",
+    "enable_persistent_cache",
+    "resolve_cache_dir",
+]
