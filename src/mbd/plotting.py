@@ -85,3 +85,27 @@ def plot_car2d(problem, result, path: str | Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def plot_closed_loop(rewards, predicted, path: str | Path, title: str = "") -> None:
+    """Draws a closed loop's stage reward per control step, and the planner's prediction.
+
+    Args:
+        rewards: the plant's stage rewards, shape (T,).
+        predicted: the planner's predicted mean per-step reward at each step, (T,).
+        path: PNG file to write.
+        title: figure title.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    t = np.arange(len(np.asarray(rewards)))
+    ax.plot(t, np.asarray(rewards), label="plant reward at step t")
+    ax.plot(t, np.asarray(predicted), label="planned mean reward over the horizon", alpha=0.8)
+    ax.set_xlabel("control step")
+    ax.set_ylabel("reward")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

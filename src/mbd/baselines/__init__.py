@@ -9,6 +9,7 @@ with a :class:`~mbd.solver.StepInfo` history), scoring samples with
 - ``mppi``: MPPI, fixed or scheduled noise (:mod:`mbd.baselines.mppi`);
 - ``cem``: the cross-entropy method, diagonal Gaussian (:mod:`mbd.baselines.cem`);
 - ``cmaes``: CMA-ES through evosax, full or separable (:mod:`mbd.baselines.cmaes`);
+- ``ps``: predictive sampling, the MJPC planner (:mod:`mbd.baselines.predictive`);
 - ``random``: random shooting, the floor (:mod:`mbd.baselines.random_shooting`).
 
 All run under the same budget: ``num_samples`` per iteration, the same number of
@@ -33,6 +34,7 @@ from typing import Any
 from mbd.baselines.cem import CEMConfig, make_cem
 from mbd.baselines.cmaes import CMAESConfig, make_cmaes
 from mbd.baselines.mppi import MPPIConfig, make_mppi
+from mbd.baselines.predictive import PSConfig, make_predictive
 from mbd.baselines.random_shooting import RandomConfig, make_random
 from mbd.solver import ConfigError, MBDConfig, Solver, make_solver
 
@@ -173,6 +175,14 @@ def _register_builtin() -> None:
         )
     )
     register_method(
+        MethodSpec(
+            "ps",
+            "predictive sampling: perturb the plan, keep the best (the MJPC planner)",
+            PSConfig,
+            make_predictive,
+        )
+    )
+    register_method(
         MethodSpec("random", "random shooting, best sample (the floor)", RandomConfig, make_random)
     )
 
@@ -184,6 +194,7 @@ __all__ = [
     "CMAESConfig",
     "MPPIConfig",
     "MethodSpec",
+    "PSConfig",
     "RandomConfig",
     "get_method",
     "iterations_of",
@@ -191,6 +202,7 @@ __all__ = [
     "make_cem",
     "make_cmaes",
     "make_mppi",
+    "make_predictive",
     "make_random",
     "method_config",
     "register_method",

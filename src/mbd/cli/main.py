@@ -11,6 +11,7 @@ from mbd.cli.common import CLIError, fail
 # name -> module under mbd.cli with ``SUMMARY`` and ``run(argv) -> int``.
 COMMANDS: dict[str, str] = {
     "plan": "mbd.cli.plan",
+    "mpc": "mbd.cli.mpc",
     "optimize": "mbd.cli.optimize",
     "bbo-bench": "mbd.cli.bbo_bench",
     "mlp": "mbd.cli.mlp",

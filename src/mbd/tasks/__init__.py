@@ -123,7 +123,26 @@ def _register_robots() -> None:
             )
         )
 
-    from mbd.tasks import toys
+    from mbd.tasks import classic, toys
+
+    register_task(
+        TaskSpec(
+            name="pendulum",
+            summary="torque-limited pendulum swing-up and balance (pure JAX; for mbd mpc)",
+            make=classic.pendulum,
+            config=MBDConfig(num_samples=256, num_steps=50, temperature=0.1),
+            horizon=classic.PENDULUM_HORIZON,
+        )
+    )
+    register_task(
+        TaskSpec(
+            name="cartpole",
+            summary="cart-pole swing-up from hanging down (pure JAX; for mbd mpc)",
+            make=classic.cartpole,
+            config=MBDConfig(num_samples=256, num_steps=50, temperature=0.1),
+            horizon=classic.CARTPOLE_HORIZON,
+        )
+    )
 
     register_task(
         TaskSpec(

@@ -1,0 +1,245 @@
+"""``mbd mpc TASK [options]``: run a task in closed loop with a receding-horizon planner.
+
+Writes ``DIR/summary.json`` (closed-loop return, per-step solve time median and max,
+control rate, compile time and count), ``DIR/trajectory.npz`` (``states``,
+``controls``, ``rewards``, ``predicted``), ``DIR/reward.png`` and, for simulator tasks,
+``DIR/render.html`` of the closed-loop motion.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Literal
+
+from mbd.cli.common import (
+    CLIError,
+    atomic_out_dir,
+    check_out_dir,
+    fail,
+    flag,
+    leading_name,
+    tyro_parse,
+    write_json,
+)
+from mbd.tasks import get_task, list_tasks
+
+SUMMARY = "run a task in closed loop with receding-horizon MBD (or a baseline)"
+
+Method = Literal["mbd", "dial", "mppi", "cem", "ps", "cmaes", "random"]
+
+
+@dataclasses.dataclass(frozen=True)
+class MPCOptions:
+    """Options of ``mbd mpc``."""
+
+    method: Method = "mbd"
+    """planner: mbd (MBD, restarted part-way up its schedule), dial (MBD with DIAL-MPC
+    annealing), mppi, cem, ps (predictive sampling), cmaes, random"""
+    steps: int = 100
+    """control steps of the closed loop"""
+    horizon: int = 30
+    """planning horizon H (control steps)"""
+    num_samples: int = 256
+    """samples per update"""
+    iterations: int = 2
+    """planner updates per control step"""
+    warmup_iterations: int = 49
+    """updates of the first plan, from zeros"""
+    temperature: float = 0.1
+    """MBD / MPPI temperature lambda"""
+    num_steps: int = 50
+    """mbd: diffusion steps N of the schedule the control steps restart on"""
+    noise_level: float = 1.0
+    """mbd: where on the schedule each control step restarts, in (0, 1]"""
+    knots: int | None = None
+    """search K spline knots per actuator instead of H controls"""
+    spline: Literal["zero", "linear", "cubic"] = "linear"
+    """interpolation between knots"""
+    mismatch: float = 0.0
+    """plant model error: the plant's mass is (1 + mismatch) times the planner's (tasks
+    with a mass parameter: pendulum, cartpole)"""
+    demo: bool = False
+    """use the task's demonstration (MBD methods; it moves with the loop)"""
+    seed: int = 0
+    """random seed"""
+    backend: str | None = None
+    """physics backend of a simulator task; None: the task's default"""
+    out: Path | None = None
+    """output folder; None writes to runs/mpc-TASK-METHOD-sSEED"""
+    quiet: bool = False
+    """no progress display"""
+
+
+def _usage() -> str:
+    lines = ["usage: mbd mpc TASK [options]   (mbd mpc TASK --help lists the options)", ""]
+    lines += ["tasks:"] + [f"  {t.name:<18} {t.summary}" for t in list_tasks()]
+    return "\n".join(lines)
+
+
+def _check(opts: MPCOptions, name: str, task) -> None:
+    for field, low in (
+        ("steps", 1),
+        ("horizon", 1),
+        ("num_samples", 2),
+        ("iterations", 1),
+        ("warmup_iterations", 1),
+        ("num_steps", 2),
+    ):
+        v = getattr(opts, field)
+        if v < low:
+            raise CLIError(flag(field), f"must be an integer >= {low} (got {v})")
+    if not opts.temperature > 0:
+        raise CLIError("--temperature", f"must be > 0 (got {opts.temperature})")
+    if not 0 < opts.noise_level <= 1:
+        raise CLIError("--noise-level", f"must be in (0, 1] (got {opts.noise_level})")
+    if opts.knots is not None and not 1 <= opts.knots <= opts.horizon:
+        raise CLIError("--knots", f"must be in [1, horizon = {opts.horizon}] (got {opts.knots})")
+    if not opts.mismatch > -1:
+        raise CLIError("--mismatch", f"must be > -1 (got {opts.mismatch})")
+    if opts.seed < 0:
+        raise CLIError("--seed", f"must be an integer >= 0 (got {opts.seed})")
+    if opts.demo and not task.has_demo:
+        raise CLIError("--demo", f"task {name!r} has no demonstration")
+    if opts.demo and opts.method not in ("mbd", "dial"):
+        raise CLIError("--demo", f"only the MBD methods use a demonstration (got {opts.method})")
+    if opts.backend is not None:
+        if not task.backends:
+            raise CLIError("--backend", f"task {name!r} has a single built-in simulator")
+        if opts.backend not in task.backends:
+            raise CLIError(
+                "--backend",
+                f"task {name!r} supports {', '.join(task.backends)} (got {opts.backend!r})",
+            )
+
+
+def parse(argv: list[str]) -> tuple[str, MPCOptions]:
+    """Parses ``TASK [options]``; raises :class:`CLIError` for a bad value."""
+    name, task, rest = leading_name(
+        argv, "TASK", "missing; give a task name first (see `mbd tasks`)", _usage, get_task
+    )
+    default = MPCOptions(horizon=min(task.horizon, 30) if task.backends else task.horizon)
+    opts = tyro_parse(
+        MPCOptions, default, rest, f"mbd mpc {name}", f"Closed-loop MPC on {name}: {task.summary}."
+    )
+    _check(opts, name, task)
+    if opts.out is None:
+        out = Path("runs") / f"mpc-{name}-{opts.method}-s{opts.seed}"
+        opts = dataclasses.replace(opts, out=out)
+    check_out_dir(opts.out)
+    return name, opts
+
+
+def _plant_params(problem, mismatch: float):
+    if mismatch == 0.0:
+        return None
+    params = problem.params
+    if not (isinstance(params, dict) and "mass" in params):
+        raise CLIError("--mismatch", f"task {problem.name!r} has no mass parameter to perturb")
+    return {**params, "mass": params["mass"] * (1.0 + mismatch)}
+
+
+def run(argv: list[str]) -> int:
+    """Entry point of ``mbd mpc``; returns the exit code."""
+    prog = "mbd mpc"
+    try:
+        name, opts = parse(argv)
+    except CLIError as e:
+        return fail(prog, e)
+    import jax
+    import numpy as np
+    from rich.console import Console
+
+    from mbd.cli.common import versions
+    from mbd.cli.plan import _save_states
+    from mbd.mpc import MPCConfig, make_controller, run_timed
+    from mbd.plotting import plot_closed_loop
+    from mbd.sim import MissingExtraError
+    from mbd.solver import MBDConfig
+
+    task = get_task(name)
+    console = Console(stderr=True, quiet=opts.quiet)
+    options = {"backend": opts.backend or next(iter(task.backends), None)}
+    options = {k: v for k, v in options.items() if v is not None}
+    try:
+        problem = task.make(horizon=opts.horizon, demo=opts.demo, seed=opts.seed, **options)
+        if opts.knots is not None:
+            problem = dataclasses.replace(problem, knots=opts.knots, spline=opts.spline)
+        plant_params = _plant_params(problem, opts.mismatch)
+        config = MBDConfig(
+            num_samples=opts.num_samples, num_steps=opts.num_steps, temperature=opts.temperature
+        )
+        mpc = MPCConfig(
+            iterations=opts.iterations,
+            warmup_iterations=opts.warmup_iterations,
+            noise_level=opts.noise_level,
+        )
+        controller = make_controller(problem, opts.method, config, mpc)
+    except MissingExtraError as e:
+        return fail(prog, CLIError("TASK", f"{name}: {e}"))
+    except CLIError as e:
+        return fail(prog, e)
+    except (ImportError, ValueError) as e:
+        return fail(prog, CLIError("TASK", f"{name}: {e}"))
+
+    with console.status(f"compiling {name} ({opts.method})") as status:
+
+        def on_step(t, r):
+            status.update(f"{name} ({opts.method}): step {t + 1}/{opts.steps}, reward {r:.3f}")
+
+        timed = run_timed(
+            controller,
+            jax.random.key(opts.seed),
+            opts.steps,
+            plant_params=plant_params,
+            on_step=on_step,
+        )
+    res = jax.tree_util.tree_map(np.asarray, timed.result)
+    times = timed.step_seconds
+    summary = {
+        "task": name,
+        "method": opts.method,
+        "seed": opts.seed,
+        "steps": opts.steps,
+        "horizon": opts.horizon,
+        "knots": opts.knots,
+        "spline": opts.spline if opts.knots else None,
+        "demo": opts.demo,
+        "mismatch": opts.mismatch,
+        "options": dataclasses.asdict(dataclasses.replace(opts, out=None)),
+        "closed_loop_return": float(np.mean(res.rewards)),
+        "closed_loop_total": float(np.sum(res.rewards)),
+        "final_step_reward": float(res.rewards[-1]),
+        "solve_seconds_median": float(np.median(times)),
+        "solve_seconds_max": float(np.max(times)),
+        "control_rate_hz": float(1.0 / np.median(times)),
+        "compile_seconds": timed.compile_seconds,
+        "step_compiles": timed.num_compiles,
+        "env_steps_per_control_step": int(opts.num_samples * opts.iterations * opts.horizon),
+        "versions": versions(),
+    }
+    with atomic_out_dir(opts.out) as tmp:
+        write_json(tmp / "summary.json", summary)
+        arrays = {"controls": res.controls, "rewards": res.rewards, "predicted": res.predicted}
+        _save_states(arrays, res.states)
+        np.savez(tmp / "trajectory.npz", **arrays)
+        title = f"{name}: closed loop, {opts.method}"
+        plot_closed_loop(res.rewards, res.predicted, tmp / "reward.png", title=title)
+        if task.render is not None:
+            from types import SimpleNamespace
+
+            from mbd.sim.render import save_html
+
+            replay = SimpleNamespace(
+                states=res.states, rewards=res.rewards, reward=summary["closed_loop_return"]
+            )
+            save_html(problem, replay, tmp / "render.html", title=f"{title}")
+    s = summary
+    console.print(
+        f"{name} ({opts.method}): closed-loop return {s['closed_loop_return']:.4f} per step "
+        f"over {opts.steps} steps; solve {1000 * s['solve_seconds_median']:.1f} ms median, "
+        f"{1000 * s['solve_seconds_max']:.1f} ms max ({s['control_rate_hz']:.0f} Hz); "
+        f"compile {s['compile_seconds']:.1f}s -> {opts.out}",
+        highlight=False,
+    )
+    return 0
