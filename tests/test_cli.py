@@ -48,7 +48,9 @@ def test_plan_writes_everything(tmp_path, capsys):
     for png in ("plan.png", "reward.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(tmp_path.glob(".run.partial-*"))
-    assert capsys.readouterr().out.strip() == f"{s['final_reward']:.6f}"
+    printed = capsys.readouterr().out.strip()
+    assert float(printed) == pytest.approx(s["final_reward"], abs=5e-7)
+    assert not printed.startswith("-0.000000")  # a reward that rounds to 0 prints as 0
 
 
 @pytest.mark.parametrize(
@@ -103,3 +105,34 @@ def test_console_entry_point_runs():
                         "0"], capture_output=True, text=True, timeout=120)  # fmt: skip
     assert r.returncode == 2
     assert r.stderr.strip() == "mbd plan: error: --temperature: must be finite and > 0 (got 0.0)"
+
+
+def test_ctrl_c_prints_one_line_exits_130_and_leaves_nothing(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    out = tmp_path / "run"
+    script = textwrap.dedent(
+        f"""
+        import time
+        from pathlib import Path
+        from mbd.cli.common import atomic_out_dir, install_interrupt_handler
+        install_interrupt_handler("mbd plan")
+        with atomic_out_dir(Path({str(out)!r})) as tmp:
+            (tmp / "summary.json").write_text("{{}}")
+            print("ready", flush=True)
+            time.sleep(60)
+        """
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert err.strip().splitlines() == ["mbd plan: interrupted"]
+    assert not any(tmp_path.glob(".run.partial-*"))  # the half-written folder is gone
+    assert not (out / "summary.json").exists()

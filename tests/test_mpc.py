@@ -197,3 +197,29 @@ def test_cli_mpc_bad_values_exit_2(tmp_path, capsys, args, option):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and option in err[0]
     assert not (tmp_path / "x").exists()
+
+
+def test_cli_plan_with_knots(tmp_path):
+    out = tmp_path / "p"
+    args = ["plan", "pendulum", "--knots", "5", "--spline", "zero", "--num-samples", "16"]
+    assert main([*args, "--num-steps", "4", "--quiet", "--out", str(out)]) == 0
+    tr = np.load(out / "trajectory.npz")
+    assert tr["controls"].shape == (30, 1) and tr["z"].shape == (5, 1)
+    # zero-order hold: the 30 controls take at most 5 distinct values
+    assert len(np.unique(tr["controls"])) <= 5
+    assert json.loads((out / "summary.json").read_text())["knots"] == 5
+
+
+def test_a_plant_with_weakly_typed_state_does_not_recompile_the_step():
+    # the second leaf comes back as a Python float: weakly typed, as simulators' often do
+    def dynamics(x, u):
+        return (x[0] + 0.1 * u, 1.0)
+
+    def reward(x, u):
+        return -jnp.sum((x[0] - 1.0) ** 2)
+
+    problem = mbd.make_problem((jnp.zeros(2), jnp.float32(0.0)), dynamics, reward, 10, 2)
+    ctrl = make_controller(problem, "mbd", mbd.MBDConfig(num_samples=16, num_steps=5), MPC)
+    timed = run_timed(ctrl, jax.random.key(0), 20)
+    assert timed.num_compiles == 1
+    assert float(timed.result.states[0][-1, 0]) > 0.5  # it moves towards (1, 1)

@@ -136,3 +136,26 @@ def test_progress_runs_in_chunks_with_the_same_result():
     compiled = with_progress.solve.compile(jax.random.key(0))
     c = compiled(jax.random.key(5))
     np.testing.assert_allclose(c.z, b.z, rtol=0, atol=1e-6)
+
+
+def test_bench_compiles_once_per_task_and_method(tmp_path):
+    from mbd.bench import Budget, load_runs, run_sweep
+
+    budget = Budget(num_samples=16, iterations=4, horizon=10)
+    with count_compiles() as c:
+        run_sweep(tmp_path, ["car2d"], ["mbd", "mbd+demo", "cem"], [0, 1, 2], budget)
+    assert c.of("_solve") == 3  # one per method, not per seed
+    runs = load_runs(tmp_path / "runs.jsonl")
+    assert len(runs) == 9
+    assert sum(r["reused_compile"] for r in runs) == 6
+    # each seed solved its own instance (its own RRT demonstration): the same plan as a
+    # solver built for that seed's problem
+    demo = [r for r in runs if r["method"] == "mbd+demo"]
+    dists = [r["metrics"]["final_distance"] for r in demo]
+    assert len({round(d, 5) for d in dists}) == 3
+    cfg = mbd.MBDConfig(num_samples=16, num_steps=5, temperature=0.1)
+    for r in demo:
+        p = car2d.make(horizon=10, demo=True, seed=r["seed"])
+        ref = mbd.make_solver(p, cfg).solve(jax.random.key(r["seed"]))
+        ref_dist = car2d.metrics(p, jax.tree_util.tree_map(np.asarray, ref))["final_distance"]
+        assert r["metrics"]["final_distance"] == pytest.approx(ref_dist, abs=1e-5)

@@ -34,6 +34,7 @@ loop from Python, one jitted step at a time, to measure the control rate.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -345,14 +346,34 @@ class TimedLoop(NamedTuple):
         step_seconds: wall time of each control step's solve, (T,).
         compile_seconds: time of the warm-up (its compile and solve) and of the step's
             and the plant's compiles (a dry run of each).
-        num_compiles: programs the jitted step compiled in all (1: the loop never
-            recompiled).
+        num_compiles: programs the controller's jitted step has compiled in all, over
+            every run of it (1: no run recompiled).
     """
 
     result: LoopResult
     step_seconds: np.ndarray
     compile_seconds: float
     num_compiles: int
+
+
+def _plant_step(problem: Problem, x: PyTree, u: Array, params: PyTree):
+    """The problem's step, its next state cast to the types of ``x`` (a simulator may
+    return weakly typed leaves, which would make the next control step compile again)."""
+    x_next, r = problem.call_step(x, u, params)
+    x_next = jax.tree_util.tree_map(
+        lambda a, b: jax.lax.convert_element_type(a, jnp.result_type(b)), x_next, x
+    )
+    return x_next, r
+
+
+@functools.lru_cache(maxsize=64)
+def _jitted(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return jax.jit(fn)
+
+
+@functools.lru_cache(maxsize=64)
+def _jitted_plant(problem: Problem) -> Callable[..., Any]:
+    return jax.jit(functools.partial(_plant_step, problem))
 
 
 def run_timed(
@@ -387,9 +408,9 @@ def run_timed(
     inst = problem.make_instance(x0, params)
     params = inst.params
     p_plant = params if plant_params is None else plant_params
-    init = jax.jit(controller.init)
-    step = jax.jit(controller.step)
-    plant = jax.jit(lambda x, u, p: problem.call_step(x, u, p))
+    # One jitted function per controller, kept across calls: later runs do not compile.
+    init, step = _jitted(controller.init), _jitted(controller.step)
+    plant = _jitted_plant(problem)
     k0, k_loop = jax.random.split(key)
     keys = jax.random.split(k_loop, steps)
     t0 = time.perf_counter()

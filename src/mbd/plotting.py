@@ -11,6 +11,22 @@ from pathlib import Path
 import numpy as np
 
 
+def fmt(x: float, digits: int = 3) -> str:
+    """``x`` with ``digits`` decimals, never ``-0.000``: a value that rounds to zero is 0.
+
+    Args:
+        x: the number (NaN and inf print as ``nan`` and ``inf``).
+        digits: decimals.
+
+    Returns:
+        The text.
+    """
+    x = float(x)
+    if np.isfinite(x) and round(x, digits) == 0.0:
+        x = 0.0
+    return f"{x:.{digits}f}"
+
+
 def _pyplot():
     import matplotlib
 
@@ -48,6 +64,30 @@ def plot_reward(history, path: str | Path, title: str = "") -> None:
     plt.close(fig)
 
 
+def car2d_extent(problem, pos: np.ndarray, margin: float = 0.15) -> tuple:
+    """Axis limits that hold everything the car2d picture draws: the discs, the goal, the
+    path and the demonstration, with a margin, and at least the square [-2, 2]^2.
+
+    Args:
+        problem: the car2d problem (its demo, if any, is drawn).
+        pos: (T+1, 2) positions of the path.
+        margin: space around the outermost point, in m.
+
+    Returns:
+        (low (2,), high (2,)).
+    """
+    from mbd.tasks import car2d
+
+    pts = [pos, car2d.CENTERS - car2d.RADIUS, car2d.CENTERS + car2d.RADIUS, car2d.GOAL[None]]
+    if problem.demo is not None:
+        pts.append(np.asarray(problem.demo.reference))
+    allp = np.concatenate([np.asarray(p, np.float64).reshape(-1, 2) for p in pts])
+    allp = allp[np.all(np.isfinite(allp), axis=1)]
+    lo = np.minimum(allp.min(axis=0) - margin, -2.0)
+    hi = np.maximum(allp.max(axis=0) + margin, 2.0)
+    return lo, hi
+
+
 def plot_car2d(problem, result, path: str | Path) -> None:
     """Draws the car U-maze: discs, the path coloured by time, the demo, and the reward.
 
@@ -75,11 +115,12 @@ def plot_car2d(problem, result, path: str | Path) -> None:
     ax.plot(*start, "o", color="tab:blue", ms=9, label="start", zorder=4)
     ax.plot(*car2d.GOAL, "*", color="tab:red", ms=15, label="goal", zorder=4)
     ax.set_aspect("equal")
-    ax.set_xlim(-2.0, 2.0)
-    ax.set_ylim(-2.0, 2.0)
+    lo, hi = car2d_extent(problem, pos)
+    ax.set_xlim(lo[0], hi[0])
+    ax.set_ylim(lo[1], hi[1])
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left", fontsize=8)
-    ax.set_title(f"car2d: reward {float(result.reward):.3f}")
+    ax.set_title(f"car2d: reward {fmt(result.reward)}")
     _reward_axes(ax2, result.history)
     ax2.set_title("sample reward per diffusion update")
     fig.tight_layout()

@@ -155,6 +155,53 @@ def check_like(name: str, value: PyTree, like: PyTree) -> PyTree:
     return jax.tree_util.tree_unflatten(tdef, out)
 
 
+def _struct(tree: PyTree) -> PyTree:
+    """Shape-dtype structs of a pytree's leaves (for ``jax.eval_shape``)."""
+    return jax.tree_util.tree_map(
+        lambda a: jax.ShapeDtypeStruct(np.shape(a), jnp.result_type(a)), tree
+    )
+
+
+def _trace(name: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """``jax.eval_shape(fn, *args)``, with a failure reported as one line naming ``name``."""
+    try:
+        return jax.eval_shape(fn, *args)
+    except Exception as e:  # any error of the user's function while traced
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise ValueError(f"{name} fails when traced with JAX: {type(e).__name__}: {first}") from e
+
+
+def _check_scalar(name: str, out: Any) -> None:
+    shape = getattr(out, "shape", None)
+    if shape is None or int(np.prod(shape)) != 1 or len(shape) > 1:
+        raise ValueError(
+            f"{name} must return a scalar reward, shape (), but returned "
+            f"{'shape ' + str(tuple(shape)) if shape is not None else type(out).__name__}"
+        )
+
+
+def _check_state(name: str, out: PyTree, like: PyTree) -> None:
+    ref_leaves, ref_def = jax.tree_util.tree_flatten(like)
+    leaves, tdef = jax.tree_util.tree_flatten(out)
+    if tdef != ref_def:
+        raise ValueError(f"{name} must return a state of the structure of x0 {ref_def}, got {tdef}")
+    for i, (a, r) in enumerate(zip(leaves, ref_leaves, strict=True)):
+        if tuple(a.shape) != tuple(np.shape(r)):
+            raise ValueError(
+                f"{name} must return a state shaped as x0: leaf {i} has shape "
+                f"{tuple(a.shape)}, expected {tuple(np.shape(r))}"
+            )
+
+
+def _check_finite(name: str, tree: PyTree) -> None:
+    for i, leaf in enumerate(jax.tree_util.tree_leaves(tree)):
+        if isinstance(leaf, jax.core.Tracer):
+            continue
+        arr = np.asarray(leaf)
+        if np.issubdtype(arr.dtype, np.inexact) and not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} must be finite everywhere (leaf {i} holds NaN or inf)")
+
+
 def _as_bounds(low: Any, high: Any, size: int, what: str) -> tuple[np.ndarray, np.ndarray]:
     lo = np.broadcast_to(np.asarray(low, dtype=np.float32), (size,)).copy()
     hi = np.broadcast_to(np.asarray(high, dtype=np.float32), (size,)).copy()
@@ -245,6 +292,44 @@ class Problem:
                 raise ValueError(
                     f"demo reference has {ref.shape[0] if ref.ndim else 0} time steps, "
                     f"but the horizon is {self.horizon}: give one row per control step"
+                )
+        _check_finite("init_state", self.init_state)
+        if self.params is not None:
+            _check_finite("params", self.params)
+        self._check_functions()
+
+    def _check_functions(self) -> None:
+        """Traces step, constraint and demo.observe once (``jax.eval_shape``): a wrong
+        shape fails here, with the function named, instead of deep inside a solve."""
+        x = _struct(self.init_state)
+        u = jax.ShapeDtypeStruct((self.action_dim,), jnp.float32)
+        extra = () if self.params is None else (_struct(self.params),)
+        out = _trace("step(x, u)", self.step, x, u, *extra)
+        if not (isinstance(out, tuple) and len(out) == 2):
+            raise ValueError("step(x, u) must return a pair (next_state, reward)")
+        _check_state("step(x, u)", out[0], self.init_state)
+        _check_scalar("step(x, u)", out[1])
+        if self.constraint is not None:
+            g = _trace("constraint(x, u)", self.constraint, x, u, *extra)
+            if getattr(g, "ndim", 2) > 1:
+                raise ValueError(
+                    f"constraint(x, u) must return a vector g of shape (ng,) (or a scalar), "
+                    f"got shape {getattr(g, 'shape', type(g).__name__)}"
+                )
+        demo = self.demo
+        if demo is not None and demo.observe is not None:
+            t = self.horizon
+            states = jax.tree_util.tree_map(
+                lambda a: jax.ShapeDtypeStruct((t, *a.shape), a.dtype), x
+            )
+            controls = jax.ShapeDtypeStruct((t, self.action_dim), jnp.float32)
+            obs = _trace("demo.observe(states, controls)", demo.observe, states, controls)
+            ref_shape = np.shape(demo.reference)
+            if tuple(getattr(obs, "shape", ())) != tuple(ref_shape):
+                raise ValueError(
+                    f"demo.observe(states, controls) returned shape "
+                    f"{tuple(getattr(obs, 'shape', ()))}, but the reference has shape "
+                    f"{tuple(ref_shape)}"
                 )
 
     @property
@@ -444,6 +529,12 @@ def make_problem(
         raise TypeError(f"dynamics must be a function (state, u) -> state (got {dynamics!r})")
     if not callable(reward):
         raise TypeError(f"reward must be a function (state, u) -> scalar (got {reward!r})")
+    _check_finite("init_state", init_state)
+    x = _struct(init_state)
+    u = jax.ShapeDtypeStruct((int(action_dim),), jnp.float32)
+    extra = () if params is None else (_struct(params),)
+    _check_state("dynamics(x, u)", _trace("dynamics(x, u)", dynamics, x, u, *extra), init_state)
+    _check_scalar("reward(x, u)", _trace("reward(x, u)", reward, x, u, *extra))
 
     def step(x, u, *p):
         return dynamics(x, u, *p), reward(x, u, *p)
@@ -496,6 +587,8 @@ class Objective:
         object.__setattr__(self, "shape", shape)
         if not callable(self.fn):
             raise TypeError("fn must be a function y -> scalar reward")
+        y = jax.ShapeDtypeStruct(shape, jnp.float32)
+        _check_scalar("fn(y)", _trace("fn(y)", self.fn, y))
         if (self.low is None) != (self.high is None):
             raise ValueError("give both low and high bounds, or neither")
         if self.low is not None:

@@ -42,6 +42,8 @@ def plan_task(
     progress: Callable[[int, StepInfo], None] | None = None,
     on_compiled: Callable[[float], None] | None = None,
     task_options: dict[str, Any] | None = None,
+    knots: int | None = None,
+    spline: str = "linear",
 ) -> PlanOutcome:
     """Builds the task's problem, compiles and runs one MBD solve, and summarizes it.
 
@@ -55,12 +57,16 @@ def plan_task(
         on_compiled: called with the compile time in seconds, before the solve starts.
         task_options: extra keyword arguments of ``task.make`` (e.g. ``backend``); those
             that are None are left out.
+        knots: search this many spline knots per actuator instead of the controls.
+        spline: ``zero``, ``linear`` or ``cubic`` interpolation between knots.
 
     Returns:
         :class:`PlanOutcome`. ``summary`` holds task, method, seed, horizon, demo, the full
         config, ``final_reward`` (mean per-step reward of the returned controls replayed
         open loop), ``reward_history`` (mean sample reward per update),
         ``best_reward_history``, ``feasible_fraction_history``, ``violation``,
+        ``invalid_steps`` (updates where no sample had a finite reward),
+        ``reward_finite``,
         ``compile_seconds``, ``solve_seconds``, ``env_steps`` and task metrics.
     """
     if demo and not task.has_demo:
@@ -68,6 +74,8 @@ def plan_task(
     horizon = task.horizon if horizon is None else horizon
     options = {k: v for k, v in (task_options or {}).items() if v is not None}
     problem = task.make(horizon=horizon, demo=demo, seed=seed, **options)
+    if knots is not None:
+        problem = dataclasses.replace(problem, knots=knots, spline=spline)
     solver = make_solver(problem, config, progress=progress)
     key = jax.random.key(seed)
     t0 = time.perf_counter()
@@ -89,6 +97,8 @@ def plan_task(
         "demo": demo,
         "config": dataclasses.asdict(config),
         "task_options": options,
+        "knots": knots,
+        "spline": spline if knots is not None else None,
         "final_reward": float(result.reward),
         "violation": float(result.violation),
         "feasible": bool(result.violation <= 0.0),
@@ -96,6 +106,9 @@ def plan_task(
         "best_reward_history": [float(v) for v in h.reward_max],
         "feasible_fraction_history": [float(v) for v in h.feasible_fraction],
         "fallback_steps": int(np.sum(h.fallback)),
+        # updates in which no sample had a finite reward (the estimate did not move)
+        "invalid_steps": int(np.sum(np.asarray(h.valid_fraction) <= 0.0)),
+        "reward_finite": bool(np.isfinite(result.reward)),
         "compile_seconds": compile_seconds,
         "solve_seconds": solve_seconds,
         "env_steps": int(env_steps),

@@ -37,9 +37,10 @@ the reward is flat. On car2d (zero reward until 0.2 m from the goal) this is the
 difference between reaching the goal (reference) and not moving towards it (paper).
 
 Weights: w = p_J * p_g (Eq. 10d) with p_J = exp(normalized reward / lambda) and p_g the
-indicator that every constraint holds; with a demonstration, w = max(w_model, w_demo)
-(Eq. 13). Rewards that are NaN or infinite get weight 0; if no sample is feasible, the
-samples are weighted by their constraint violation instead (and the step is reported).
+indicator that every constraint holds; with a demonstration, w = max(w_model, w_demo) p_g
+(Eq. 13): the constraint gates the demonstration term as well. Rewards that are NaN or
+infinite get weight 0; if no sample is feasible, the samples are weighted by their
+constraint violation instead (and the step is reported).
 """
 
 from __future__ import annotations
@@ -245,18 +246,21 @@ def compute_weights(
     if demo_loglik is not None:
         if demo_reward is None:
             raise ValueError("demo_reward is needed with demo_loglik")
-        q = jnp.where(valid, demo_loglik, 0.0)
+        # p_g multiplies the demonstration term too (Eq. 10d, 13): a sample that breaks
+        # a constraint gets weight 0 however close it is to the demonstration, unless no
+        # sample is feasible (then ``pool`` is every valid sample, as above).
+        q = jnp.where(pool, demo_loglik, 0.0)
         if config.reading == "paper":
             # w_demo = p_demo(Y) p_J(Y_demo) (Eq. 11-13): p_demo peaks at 1 on the demo.
             log_demo = (q + demo_reward - mu) / sigma / lam
-            log_w = jnp.maximum(log_w, jnp.where(valid, log_demo, neg_inf))  # Eq. 13
+            log_w = jnp.maximum(log_w, jnp.where(pool, log_demo, neg_inf))  # Eq. 13
         else:
             # Authors' code: demo likelihood shifted so the batch's best matches r_demo,
             # max with the model term, then z-scored and divided by lambda once more.
-            qmax = jnp.max(jnp.where(valid, q, -jnp.inf))
+            qmax = jnp.max(jnp.where(pool, q, -jnp.inf))
             log_demo = (q - qmax + demo_reward - mu) / sigma / lam
-            log_w = jnp.maximum(log_w, jnp.where(valid, log_demo, neg_inf))
-            m2, s2 = _masked_moments(jnp.where(valid, log_w, 0.0), valid & jnp.isfinite(log_w))
+            log_w = jnp.maximum(log_w, jnp.where(pool, log_demo, neg_inf))
+            m2, s2 = _masked_moments(jnp.where(pool, log_w, 0.0), pool & jnp.isfinite(log_w))
             log_w = jnp.where(jnp.isfinite(log_w), (log_w - m2) / s2 / lam, neg_inf)
     any_finite = jnp.any(jnp.isfinite(log_w))
     safe = jnp.where(any_finite, log_w, 0.0)
@@ -480,8 +484,7 @@ class ParametricSolve:
         """How many programs this solve has compiled so far (one per structure)."""
         n = int(self._jit._cache_size())
         if self._chunked is not None:
-            c = self._chunked
-            n += sum(int(f._cache_size()) for f in (c.start, c.scan, c.finish))
+            n += int(self._chunked.start._cache_size()) + int(self._chunked.scan._cache_size())
         return n
 
 
@@ -835,38 +838,46 @@ def make_scan_solve(
 
 
 class _Chunked:
-    """A solve run as ``start``, equal chunks of ``scan``, then ``finish`` (for progress)."""
+    """A solve run as ``start`` then equal chunks of one compiled ``scan`` (for progress).
+
+    Each chunk also replays the estimate it ends with (one rollout, against the chunk's
+    ``size x num_samples``), so the last chunk's replay is the result and no third
+    program (and no third trace of the dynamics) is needed.
+    """
 
     def __init__(self, start, scan, finish, num_updates: int, size: int, progress):
+        def scan_replay(state, ks, inst):
+            state, (hist, its) = scan(state, ks, inst)
+            return state, (hist, its), finish(state, None, None, inst)
+
         self.start = jax.jit(start)
-        self.scan = jax.jit(scan)
-        self.finish = jax.jit(finish)
+        self.scan = jax.jit(scan_replay)
         self.num_updates = num_updates
         self.size = size
         self.progress = progress
 
     def lowered(self, key: Array, guess: Array | None, inst: Instance):
-        """Compiles the three programs; returns a runner with the compiled ones."""
-        st, keys = jax.eval_shape(self.start, key, guess)
-        start = self.start.lower(key, guess).compile()
+        """Compiles the two programs; returns a runner with the compiled ones."""
+        start_lowered = self.start.lower(key, guess)
+        st, keys = start_lowered.out_info
         chunk_keys = jax.ShapeDtypeStruct((self.size, *keys.shape[1:]), keys.dtype)
-        scan = self.scan.lower(st, chunk_keys, inst).compile()
-        _, (hist, its) = jax.eval_shape(self.scan, st, keys, inst)
-        finish = self.finish.lower(st, hist, its, inst).compile()
-        return lambda k, g, i: self.run(k, g, i, start, scan, finish)
+        scan_lowered = self.scan.lower(st, chunk_keys, inst)
+        start, scan = start_lowered.compile(), scan_lowered.compile()
+        return lambda k, g, i: self.run(k, g, i, start, scan)
 
-    def run(self, key, guess, inst, start=None, scan=None, finish=None) -> MBDResult:
-        start, scan, finish = start or self.start, scan or self.scan, finish or self.finish
+    def run(self, key, guess, inst, start=None, scan=None) -> MBDResult:
+        start, scan = start or self.start, scan or self.scan
         state, keys = start(key, guess)
         parts = []
+        result = None
         for c in range(0, self.num_updates, self.size):
-            state, part = scan(state, keys[c : c + self.size], inst)
+            state, part, result = scan(state, keys[c : c + self.size], inst)
             info = jax.tree_util.tree_map(np.asarray, part[0])
             for j in range(self.size):
                 self.progress(c + j, jax.tree_util.tree_map(lambda a, j=j: a[j], info))
             parts.append(part)
         history, iterates = jax.tree_util.tree_map(lambda *a: jnp.concatenate(a), *parts)
-        return finish(state, history, iterates, inst)
+        return result.replace(history=history, iterates=iterates)
 
 
 def solve(

@@ -25,6 +25,7 @@ from mbd.solver import (
     Evaluation,
     Evaluator,
     ParametricSolve,
+    Solver,
     StepInfo,
     make_scan_solve,
 )
@@ -252,4 +253,37 @@ def make_solve(
 
     return make_scan_solve(
         init, step, output, evaluator, num_updates, progress=progress, clip_output=True
+    )
+
+
+def baseline_solver(
+    init: Callable[..., Any],
+    step: Callable[..., tuple[Any, StepInfo]],
+    output: Callable[[Any], Array],
+    evaluator: Evaluator,
+    num_updates: int,
+    progress: Callable[[int, StepInfo], None] | None = None,
+) -> Solver:
+    """A baseline's :class:`~mbd.solver.Solver` from its pure functions.
+
+    Args:
+        init: ``init(key, guess) -> state``.
+        step: ``step(key, state, inst=None) -> (state, StepInfo)``.
+        output: ``output(state) -> z``, the solution a state holds, normalized.
+        evaluator: the problem's evaluator.
+        num_updates: K, iterations of a solve.
+        progress: optional host callback ``progress(k, info)`` per iteration.
+
+    Returns:
+        The :class:`~mbd.solver.Solver` (its ``solve`` from :func:`make_solve`).
+    """
+    return Solver(
+        init=init,
+        step=step,
+        solve=make_solve(init, step, output, evaluator, num_updates, progress),
+        evaluate=evaluator.evaluate,
+        replay=evaluator.replay,
+        shape=evaluator.shape,
+        num_updates=num_updates,
+        output=output,
     )

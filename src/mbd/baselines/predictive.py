@@ -18,12 +18,12 @@ from flax import struct
 
 from mbd.baselines._common import (
     Best,
+    baseline_solver,
     check_float,
     check_int,
     evaluate_samples,
     init_best,
     initial_mean,
-    make_solve,
     rank_samples,
     step_info,
     update_best,
@@ -113,13 +113,4 @@ def make_predictive(
     def output(state: PSState) -> jax.Array:
         return state.plan
 
-    return Solver(
-        init=init,
-        step=step,
-        solve=make_solve(init, step, output, ev_fn, K, progress),
-        evaluate=ev_fn.evaluate,
-        replay=ev_fn.replay,
-        shape=shape,
-        num_updates=K,
-        output=output,
-    )
+    return baseline_solver(init, step, output, ev_fn, K, progress)

@@ -192,12 +192,16 @@ def run(argv: list[str]) -> int:
     def on_start(i, n, run):
         progress.update(bar, description=f"{run[0]}/{run[1]}/seed {run[2]}")
 
+    from mbd.plotting import fmt
+
     def on_done(i, n, rec):
         progress.advance(bar)
         comp = rec.get("compile_seconds")
         comp_txt = "" if comp is None else f", compile {comp:.1f}s"
+        if rec.get("reused_compile"):
+            comp_txt = ", compiled for an earlier seed"
         progress.console.print(
-            f"[{total - n + i + 1}/{total}] {rec['key']}: reward {rec['final_reward']:.4f} "
+            f"[{total - n + i + 1}/{total}] {rec['key']}: reward {fmt(rec['final_reward'], 4)} "
             f"(solve {rec['solve_seconds']:.2f}s{comp_txt})",
             highlight=False,
         )

@@ -15,6 +15,33 @@ from pathlib import Path
 from typing import Any
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+_PARTIAL: set[Path] = set()  # temporary output folders to remove if interrupted
+
+
+def install_interrupt_handler(prog: str) -> None:
+    """Ctrl-C prints one line and exits 130 at once, leaving nothing half-written.
+
+    The process ends with ``os._exit`` rather than a ``KeyboardInterrupt``: unwinding
+    through an XLA compile that is still running on other threads can crash the
+    interpreter. Temporary output folders of :func:`atomic_out_dir` are removed first.
+
+    Args:
+        prog: the command's name for the message, e.g. ``mbd plan``.
+    """
+    import signal
+
+    def handler(signum, frame):
+        del signum, frame
+        for d in list(_PARTIAL):
+            shutil.rmtree(d, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            os.write(2, f"{prog}: interrupted\n".encode())
+        os._exit(EXIT_INTERRUPTED)
+
+    with contextlib.suppress(ValueError):  # only the main thread can set handlers
+        signal.signal(signal.SIGINT, handler)
 
 
 class CLIError(Exception):
@@ -70,6 +97,33 @@ def leading_name(
     except KeyError as e:
         raise CLIError(what, str(e.args[0])) from None
     return argv[0], found, argv[1:]
+
+
+def check_task_options(
+    task: Any, seed: int, horizon: int, knots: int | None, demo: bool, backend: str | None
+) -> None:
+    """The checks ``mbd plan`` and ``mbd mpc`` share on a task's options.
+
+    Raises:
+        CLIError: naming the option: a negative seed, knots outside [1, horizon], a demo
+            the task does not have, a backend it does not support.
+    """
+    name = task.name
+    if horizon < 1:
+        raise CLIError("--horizon", f"must be an integer >= 1 (got {horizon})")
+    if seed < 0:
+        raise CLIError("--seed", f"must be an integer >= 0 (got {seed})")
+    if knots is not None and not 1 <= knots <= horizon:
+        raise CLIError("--knots", f"must be in [1, horizon = {horizon}] (got {knots})")
+    if demo and not task.has_demo:
+        raise CLIError("--demo", f"task {name!r} has no demonstration")
+    if backend is not None:
+        if not task.backends:
+            raise CLIError("--backend", f"task {name!r} has a single built-in simulator")
+        if backend not in task.backends:
+            raise CLIError(
+                "--backend", f"task {name!r} supports {', '.join(task.backends)} (got {backend!r})"
+            )
 
 
 def fail(prog: str, err: Exception) -> int:
@@ -130,6 +184,7 @@ def atomic_out_dir(path: Path) -> Iterator[Path]:
     path = check_out_dir(path)
     path.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.partial-", dir=path.parent))
+    _PARTIAL.add(tmp)
     try:
         yield tmp
         for item in sorted(tmp.iterdir()):
@@ -138,6 +193,7 @@ def atomic_out_dir(path: Path) -> Iterator[Path]:
                 shutil.rmtree(dest)
             os.replace(item, dest)
     finally:
+        _PARTIAL.discard(tmp)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

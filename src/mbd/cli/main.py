@@ -6,7 +6,7 @@ import importlib
 import os
 import sys
 
-from mbd.cli.common import CLIError, fail
+from mbd.cli.common import CLIError, fail, install_interrupt_handler
 
 # name -> module under mbd.cli with ``SUMMARY`` and ``run(argv) -> int``.
 COMMANDS: dict[str, str] = {
@@ -73,16 +73,20 @@ def main(argv: list[str] | None = None) -> int:
     """Runs the command line.
 
     Args:
-        argv: arguments without the program name (``sys.argv[1:]`` if None).
+        argv: arguments without the program name (``sys.argv[1:]`` if None; then, as a
+            console script, Ctrl-C prints one line and exits 130).
 
     Returns:
         Exit code: 0 on success, 2 for a usage error.
     """
+    from_shell = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         argv, cache_option = _take_cache_option(argv)
     except ValueError as e:
         return fail("mbd", CLIError("--cache-dir", str(e)))
+    if from_shell:  # the console script: Ctrl-C -> one line, exit 130 (not in-process calls)
+        install_interrupt_handler(f"mbd {argv[0]}" if argv else "mbd")
     if not argv or argv[0] in ("-h", "--help"):
         print(_usage())
         return 0 if argv else 2

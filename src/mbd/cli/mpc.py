@@ -16,6 +16,7 @@ from mbd.cli.common import (
     CLIError,
     atomic_out_dir,
     check_out_dir,
+    check_task_options,
     fail,
     flag,
     leading_name,
@@ -80,7 +81,6 @@ def _usage() -> str:
 def _check(opts: MPCOptions, name: str, task) -> None:
     for field, low in (
         ("steps", 1),
-        ("horizon", 1),
         ("num_samples", 2),
         ("iterations", 1),
         ("warmup_iterations", 1),
@@ -93,24 +93,11 @@ def _check(opts: MPCOptions, name: str, task) -> None:
         raise CLIError("--temperature", f"must be > 0 (got {opts.temperature})")
     if not 0 < opts.noise_level <= 1:
         raise CLIError("--noise-level", f"must be in (0, 1] (got {opts.noise_level})")
-    if opts.knots is not None and not 1 <= opts.knots <= opts.horizon:
-        raise CLIError("--knots", f"must be in [1, horizon = {opts.horizon}] (got {opts.knots})")
     if not opts.mismatch > -1:
         raise CLIError("--mismatch", f"must be > -1 (got {opts.mismatch})")
-    if opts.seed < 0:
-        raise CLIError("--seed", f"must be an integer >= 0 (got {opts.seed})")
-    if opts.demo and not task.has_demo:
-        raise CLIError("--demo", f"task {name!r} has no demonstration")
+    check_task_options(task, opts.seed, opts.horizon, opts.knots, opts.demo, opts.backend)
     if opts.demo and opts.method not in ("mbd", "dial"):
         raise CLIError("--demo", f"only the MBD methods use a demonstration (got {opts.method})")
-    if opts.backend is not None:
-        if not task.backends:
-            raise CLIError("--backend", f"task {name!r} has a single built-in simulator")
-        if opts.backend not in task.backends:
-            raise CLIError(
-                "--backend",
-                f"task {name!r} supports {', '.join(task.backends)} (got {opts.backend!r})",
-            )
 
 
 def parse(argv: list[str]) -> tuple[str, MPCOptions]:
@@ -153,7 +140,7 @@ def run(argv: list[str]) -> int:
     from mbd.cli.common import versions
     from mbd.cli.plan import _save_states
     from mbd.mpc import MPCConfig, make_controller, run_timed
-    from mbd.plotting import plot_closed_loop
+    from mbd.plotting import fmt, plot_closed_loop
     from mbd.sim import MissingExtraError
     from mbd.solver import MBDConfig
 
@@ -185,7 +172,7 @@ def run(argv: list[str]) -> int:
     with console.status(f"compiling {name} ({opts.method})") as status:
 
         def on_step(t, r):
-            status.update(f"{name} ({opts.method}): step {t + 1}/{opts.steps}, reward {r:.3f}")
+            status.update(f"{name} ({opts.method}): step {t + 1}/{opts.steps}, reward {fmt(r)}")
 
         timed = run_timed(
             controller,
@@ -236,7 +223,7 @@ def run(argv: list[str]) -> int:
             save_html(problem, replay, tmp / "render.html", title=f"{title}")
     s = summary
     console.print(
-        f"{name} ({opts.method}): closed-loop return {s['closed_loop_return']:.4f} per step "
+        f"{name} ({opts.method}): closed-loop return {fmt(s['closed_loop_return'], 4)} per step "
         f"over {opts.steps} steps; solve {1000 * s['solve_seconds_median']:.1f} ms median, "
         f"{1000 * s['solve_seconds_max']:.1f} ms max ({s['control_rate_hz']:.0f} Hz); "
         f"compile {s['compile_seconds']:.1f}s -> {opts.out}",

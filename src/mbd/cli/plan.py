@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import numpy as np
 import tyro
@@ -19,6 +19,7 @@ from mbd.cli.common import (
     CLIError,
     atomic_out_dir,
     check_out_dir,
+    check_task_options,
     fail,
     flag,
     leading_name,
@@ -45,6 +46,13 @@ class PlanOptions:
     """planning horizon H (control steps)"""
     quiet: bool = False
     """no progress display"""
+    constraint: bool = True
+    """car2d: keep the collision constraint (p_g, Eq. 10d); --no-constraint runs the
+    authors' setting, where a collision only freezes the car"""
+    knots: int | None = None
+    """search K spline knots per actuator instead of H controls (1 <= K <= H)"""
+    spline: Literal["zero", "linear", "cubic"] = "linear"
+    """interpolation between knots"""
     backend: str | None = None
     """physics backend of a simulator task (e.g. positional, generalized, mjx); None: the
     task's default (`mbd tasks` lists each task's backends)"""
@@ -64,6 +72,12 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
+def _takes(task, option: str) -> bool:
+    import inspect
+
+    return option in inspect.signature(task.make).parameters
+
+
 def parse(argv: list[str]) -> tuple[str, PlanOptions]:
     """Parses ``TASK [options]``; raises :class:`CLIError` for a bad value."""
     name, task, rest = leading_name(
@@ -78,20 +92,9 @@ def parse(argv: list[str]) -> tuple[str, PlanOptions]:
         validate_config(opts.solver)
     except ConfigError as e:
         raise CLIError(flag(e.field), e.message) from None
-    if opts.horizon < 1:
-        raise CLIError("--horizon", f"must be an integer >= 1 (got {opts.horizon})")
-    if opts.seed < 0:
-        raise CLIError("--seed", f"must be an integer >= 0 (got {opts.seed})")
-    if opts.demo and not task.has_demo:
-        raise CLIError("--demo", f"task {name!r} has no demonstration")
-    if opts.backend is not None:
-        if not task.backends:
-            raise CLIError("--backend", f"task {name!r} has a single built-in simulator")
-        if opts.backend not in task.backends:
-            raise CLIError(
-                "--backend",
-                f"task {name!r} supports {', '.join(task.backends)} (got {opts.backend!r})",
-            )
+    check_task_options(task, opts.seed, opts.horizon, opts.knots, opts.demo, opts.backend)
+    if not opts.constraint and not _takes(task, "constrained"):
+        raise CLIError("--no-constraint", f"task {name!r} has no constraint to switch off")
     if opts.out is None:
         out = Path("runs") / f"{name}{'-demo' if opts.demo else ''}-s{opts.seed}"
         opts = dataclasses.replace(opts, out=out)
@@ -120,7 +123,7 @@ def run(argv: list[str]) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from mbd.plotting import plot_reward
+    from mbd.plotting import fmt, plot_reward
     from mbd.runner import plan_task
 
     task = get_task(name)
@@ -138,7 +141,7 @@ def run(argv: list[str]) -> int:
     bar = progress.add_task(f"compiling {name}", total=cfg.num_updates, reward="-")
 
     def on_step(k, info):
-        progress.update(bar, completed=int(k) + 1, reward=f"{float(info.reward_mean):.3f}")
+        progress.update(bar, completed=int(k) + 1, reward=fmt(info.reward_mean))
 
     def on_compiled(seconds):
         progress.update(bar, description=f"diffusing {name} (compiled in {seconds:.1f}s)")
@@ -155,7 +158,12 @@ def run(argv: list[str]) -> int:
                 demo=opts.demo,
                 progress=on_step,
                 on_compiled=on_compiled,
-                task_options={"backend": opts.backend or next(iter(task.backends), None)},
+                task_options={
+                    "backend": opts.backend or next(iter(task.backends), None),
+                    "constrained": None if opts.constraint else False,
+                },
+                knots=opts.knots,
+                spline=opts.spline,
             )
     except MissingExtraError as e:
         return fail(prog, CLIError("TASK", f"{name}: {e}"))
@@ -179,16 +187,23 @@ def run(argv: list[str]) -> int:
         if task.render is not None:
             task.render(outcome.problem, res, tmp / "render.html")
     s = summary
+    if s["invalid_steps"] or not s["reward_finite"]:
+        print(
+            f"mbd plan: warning: no sample had a finite reward in {s['invalid_steps']} of "
+            f"{s['num_updates']} updates; the plan's reward is {s['final_reward']} "
+            "(see invalid_steps in summary.json)",
+            file=sys.stderr,
+        )
     extra = "".join(
-        f", {k} {v:.3f}" if isinstance(v, float) else f", {k} {v}"
+        f", {k} {fmt(v)}" if isinstance(v, float) else f", {k} {v}"
         for k, v in s.get("metrics", {}).items()
     )
     console.print(
-        f"{name}: final reward {s['final_reward']:.4f}{extra}; "
+        f"{name}: final reward {fmt(s['final_reward'], 4)}{extra}; "
         f"compile {s['compile_seconds']:.1f}s, "
         f"solve {s['solve_seconds']:.1f}s, {s['env_steps']:,} env steps -> {opts.out}",
         highlight=False,
     )
     if opts.quiet:
-        print(f"{s['final_reward']:.6f}", file=sys.stdout)
+        print(fmt(s["final_reward"], 6), file=sys.stdout)
     return 0

@@ -245,7 +245,9 @@ def save_html(problem, result, path: str | Path, title: str = "", track: str | N
         track: body the camera follows (default: the first body).
     """
     if not title:
-        title = f"{problem.name}: reward {float(np.asarray(result.reward)):.3f}"
+        from mbd.plotting import fmt
+
+        title = f"{problem.name}: reward {fmt(np.asarray(result.reward))}"
     Path(path).write_text(html(problem_scene(problem, result, title, track)))
 
 
