@@ -528,13 +528,17 @@ def _problem_functions(problem: Problem):
             q = demo.log_likelihood(jnp.asarray(obs), inst.demo_reference)
         return reward, ro.violation, q, ro
 
+    # Jitted once so that the samples' rollout (vmapped) and the replay share one trace
+    # of the dynamics (jit caches the trace of ``one`` at one sample's shapes).
+    one_jit = jax.jit(one)
+
     def evaluate(zs, inst=None):
         inst = own if inst is None else inst
-        reward, viol, q, _ = jax.vmap(one, in_axes=(0, None))(zs, inst)
+        reward, viol, q, _ = jax.vmap(one_jit, in_axes=(0, None))(zs, inst)
         return Evaluation(reward=reward, violation=viol, demo_loglik=q)
 
     def replay(z, inst=None):
-        reward, viol, _, ro = one(z, own if inst is None else inst)
+        reward, viol, _, ro = one_jit(z, own if inst is None else inst)
         return problem.controls(z), reward, viol, ro.states, ro.rewards
 
     return evaluate, replay, True

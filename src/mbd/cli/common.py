@@ -223,9 +223,28 @@ def tyro_parse(cls: Any, default: Any, args: list[str], prog: str, description: 
         text = text.split("Argument helptext:")[0]
         lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
         lines = [ln for ln in lines if not ln.startswith("For full helptext")]
+        if len(lines) > 1:  # tyro's box title ("Invalid choice") repeats its message
+            lines = lines[1:]
         msg = " ".join(" ".join(lines).split())
         opt = next((a for a in args if a.startswith("--") and a.split("=")[0] in msg), "options")
-        raise CLIError(opt.split("=")[0], msg or "could not parse the options") from None
+        raise CLIError(opt.split("=")[0], _plain(msg) or "could not parse the options") from None
+
+
+def _plain(msg: str) -> str:
+    """tyro's parse errors in the words of the other errors: what is valid, what was got."""
+    import re
+
+    m = re.search(r"invalid choice '(.*)' for argument '[^']*'\. Expected one of \((.*)\)", msg)
+    if m:
+        choices = ", ".join(c.strip(" '") for c in m.group(2).split(","))
+        return f"must be one of {choices} (got {m.group(1)!r})"
+    m = re.search(r"invalid literal for int\(\) with base 10: '(.*)'", msg)
+    if m:
+        return f"must be an integer (got {m.group(1)!r})"
+    m = re.search(r"could not convert string to float: '(.*)'", msg)
+    if m:
+        return f"must be a number (got {m.group(1)!r})"
+    return msg
 
 
 def versions() -> dict[str, str]:
