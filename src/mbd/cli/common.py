@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import platform
@@ -197,10 +198,114 @@ def atomic_out_dir(path: Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def tyro_parse(cls: Any, default: Any, args: list[str], prog: str, description: str) -> Any:
+def refuse_absent(args: list[str], absent: dict[str, str]) -> None:
+    """Raises the one-line error for an option this command line does not offer.
+
+    Args:
+        args: the command's arguments.
+        absent: field name -> why it is not offered (e.g. a task without backends).
+
+    Raises:
+        CLIError: naming the option as typed (``--x``, ``--no-x`` or ``--x=...``).
+    """
+    for a in args:
+        opt = a.split("=")[0]
+        for field, why in absent.items():
+            if opt in (flag(field), "--no-" + field.replace("_", "-")):
+                raise CLIError(opt, why)
+
+
+def _field_help(cls: Any, name: str) -> str | None:
+    """A field's documentation as one plain paragraph (no line breaks, no ``rst``)."""
+    try:
+        from tyro._docstrings import get_field_docstring
+
+        doc = get_field_docstring(cls, name, ())
+    except Exception:  # tyro's internals moved: keep tyro's own help
+        return None
+    if not doc:
+        return None
+    return " ".join(doc.replace("``", "`").split())
+
+
+def _help_class(cls: Any, drop: tuple[str, ...] = ()) -> Any:
+    """A copy of dataclass ``cls`` for tyro: every field's help one plain paragraph,
+    nested dataclasses copied too, the fields in ``drop`` left out, no validation."""
+    import typing
+    from typing import Annotated
+
+    import tyro
+
+    hints = typing.get_type_hints(cls, include_extras=True)
+    fields = []
+    for f in dataclasses.fields(cls):
+        if f.name in drop:
+            continue
+        typ = hints[f.name]
+        markers: tuple = ()
+        if typing.get_origin(typ) is Annotated:
+            typ, *rest = typing.get_args(typ)
+            markers = tuple(rest)
+        if dataclasses.is_dataclass(typ):
+            # a group: its fields carry the help; no second heading of its own
+            typ = Annotated[_help_class(typ), *markers, tyro.conf.arg(help="")]
+        else:
+            help_text = _field_help(cls, f.name)
+            extra = () if help_text is None else (tyro.conf.arg(help=help_text),)
+            typ = Annotated[typ, *markers, *extra] if markers or extra else typ
+        if f.default is not dataclasses.MISSING:
+            spec = dataclasses.field(default=f.default)
+        elif f.default_factory is not dataclasses.MISSING:
+            spec = dataclasses.field(default_factory=f.default_factory)
+        else:
+            spec = dataclasses.field()
+        fields.append((f.name, typ, spec))
+    out = dataclasses.make_dataclass(cls.__name__, fields, frozen=True)
+    out.__doc__ = ""
+    out._mbd_original = cls
+    return out
+
+
+def _convert(obj: Any, target: Any) -> Any:
+    """Copies a dataclass value into ``target`` (a help class or an original), field by
+    field, nested groups included; fields ``target`` lacks are left out."""
+    names = {f.name: f for f in dataclasses.fields(target)}
+    kw = {}
+    for f in dataclasses.fields(obj):
+        if f.name not in names:
+            continue
+        v = getattr(obj, f.name)
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):
+            import typing
+
+            t = typing.get_type_hints(target, include_extras=True)[f.name]
+            while typing.get_origin(t) is typing.Annotated:
+                t = typing.get_args(t)[0]
+            v = _convert(v, t)
+        kw[f.name] = v
+    return target(**kw)
+
+
+def tyro_parse(
+    cls: Any,
+    default: Any,
+    args: list[str],
+    prog: str,
+    description: str,
+    drop: tuple[str, ...] = (),
+) -> Any:
     """Parses options with tyro; its errors become one :class:`CLIError` line.
 
-    ``--help`` prints tyro's help and exits 0 as usual.
+    ``--help`` prints tyro's help and exits 0 as usual; every option's help is one plain
+    paragraph taken from the field's documentation.
+
+    Args:
+        cls: the options dataclass.
+        default: its default value (e.g. with a task's recommendations).
+        args: the command's arguments.
+        prog: the program name in usage lines.
+        description: one line for ``--help``.
+        drop: fields not offered on this command line (they keep ``default``'s value).
 
     Raises:
         CLIError: for an option tyro rejects (unknown option, bad type, bad choice).
@@ -212,9 +317,15 @@ def tyro_parse(cls: Any, default: Any, args: list[str], prog: str, description: 
     import tyro
 
     out, err = io.StringIO(), io.StringIO()
+    hcls = _help_class(cls, drop)
     try:
         with redirect_stdout(out), redirect_stderr(err):
-            return tyro.cli(cls, default=default, args=args, prog=prog, description=description)
+            parsed = tyro.cli(
+                hcls, default=_convert(default, hcls), args=args, prog=prog,
+                description=description,
+            )  # fmt: skip
+        kept = {f.name: getattr(default, f.name) for f in dataclasses.fields(cls) if f.name in drop}
+        return dataclasses.replace(_convert(parsed, cls), **kept)
     except SystemExit as e:
         if not e.code:
             sys.stdout.write(out.getvalue())

@@ -20,6 +20,7 @@ from mbd.cli.common import (
     fail,
     flag,
     leading_name,
+    refuse_absent,
     tyro_parse,
     write_json,
 )
@@ -106,8 +107,15 @@ def parse(argv: list[str]) -> tuple[str, MPCOptions]:
         argv, "TASK", "missing; give a task name first (see `mbd tasks`)", _usage, get_task
     )
     default = MPCOptions(horizon=min(task.horizon, 30) if task.backends else task.horizon)
+    absent = {} if task.backends else {"backend": f"task {name!r} has a single built-in simulator"}
+    refuse_absent(rest, absent)
     opts = tyro_parse(
-        MPCOptions, default, rest, f"mbd mpc {name}", f"Closed-loop MPC on {name}: {task.summary}."
+        MPCOptions,
+        default,
+        rest,
+        f"mbd mpc {name}",
+        f"Closed-loop MPC on {name}: {task.summary}.",
+        drop=tuple(absent),
     )
     _check(opts, name, task)
     if opts.out is None:

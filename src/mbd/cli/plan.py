@@ -23,6 +23,7 @@ from mbd.cli.common import (
     fail,
     flag,
     leading_name,
+    refuse_absent,
     tyro_parse,
     write_json,
 )
@@ -84,17 +85,27 @@ def parse(argv: list[str]) -> tuple[str, PlanOptions]:
         argv, "TASK", "missing; give a task name first (see `mbd tasks`)", _usage, get_task
     )
     default = PlanOptions(horizon=task.horizon, solver=task.config)
+    # Options this task has no use for are not offered (nor shown in --help).
+    absent = {}
+    if not task.backends:
+        absent["backend"] = f"task {name!r} has a single built-in simulator"
+    if not _takes(task, "constrained"):
+        absent["constraint"] = f"task {name!r} has no constraint to switch off"
+    refuse_absent(rest, absent)
     with deferred_validation():
         opts = tyro_parse(
-            PlanOptions, default, rest, f"mbd plan {name}", f"Plan {name} with MBD: {task.summary}."
+            PlanOptions,
+            default,
+            rest,
+            f"mbd plan {name}",
+            f"Plan {name} with MBD: {task.summary}.",
+            drop=tuple(absent),
         )
     try:
         validate_config(opts.solver)
     except ConfigError as e:
         raise CLIError(flag(e.field), e.message) from None
     check_task_options(task, opts.seed, opts.horizon, opts.knots, opts.demo, opts.backend)
-    if not opts.constraint and not _takes(task, "constrained"):
-        raise CLIError("--no-constraint", f"task {name!r} has no constraint to switch off")
     if opts.out is None:
         out = Path("runs") / f"{name}{'-demo' if opts.demo else ''}-s{opts.seed}"
         opts = dataclasses.replace(opts, out=out)

@@ -248,7 +248,9 @@ def save_html(problem, result, path: str | Path, title: str = "", track: str | N
         from mbd.plotting import fmt
 
         title = f"{problem.name}: reward {fmt(np.asarray(result.reward))}"
-    Path(path).write_text(html(problem_scene(problem, result, title, track)))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(html(problem_scene(problem, result, title, track)))
 
 
 __all__ = ["geom_mesh", "html", "problem_scene", "save_html", "scene_data"]
