@@ -120,3 +120,19 @@ def test_problem_rollout_uses_the_given_state():
     ro = mbd.rollout(problem, jnp.ones((3, 2)), x0=jnp.array([1.0, 1.0]))
     np.testing.assert_allclose(ro.states[-1], [1.3, 1.3], atol=1e-6)
     jax.block_until_ready(ro.rewards)
+
+
+def test_a_solve_too_large_for_memory_is_refused_in_one_line(monkeypatch, tmp_path, capsys):
+    import mbd.compile
+
+    monkeypatch.setattr(mbd.compile, "available_bytes", lambda: 1000)
+    args = ["plan", "car2d", "--num-samples", "64", "--num-steps", "3", "--horizon", "10"]
+    assert main([*args, "--quiet", "--out", str(tmp_path / "big")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "--num-samples: the solve needs" in err[0] and "0.0 GiB is available" in err[0]
+    assert not (tmp_path / "big").exists()
+    # the estimate is XLA's own: 64 samples x 10 steps of car2d need more than 1000 bytes
+    solver = mbd.make_solver(car2d.make(horizon=10), mbd.MBDConfig(num_samples=64, num_steps=3))
+    need = solver.solve.compile(jax.random.key(0)).memory_bytes
+    assert need is not None and need > 64 * 10 * 2 * 4

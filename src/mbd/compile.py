@@ -88,6 +88,68 @@ def count_compiles() -> Iterator[CompileCount]:
     yield CompileCount()
 
 
+def program_bytes(compiled: object) -> int | None:
+    """Memory an XLA program needs while it runs: arguments, outputs and temporaries.
+
+    Args:
+        compiled: a ``jax.stages.Compiled``.
+
+    Returns:
+        Bytes, or None when the backend gives no memory analysis.
+    """
+    try:
+        m = compiled.memory_analysis()
+        return int(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes)
+    except Exception:  # not every backend or version reports it
+        return None
+
+
+def available_bytes() -> int | None:
+    """Memory a solve can use: the device's free memory where JAX reports it (GPUs),
+    else the host's available memory (``MemAvailable``); None if neither is known."""
+    import jax
+
+    stats = jax.devices()[0].memory_stats()
+    if stats and "bytes_limit" in stats:
+        return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+class SolveTooLarge(MemoryError):
+    """A compiled solve needs more memory than the machine has (checked before it runs).
+
+    Attributes:
+        need: bytes the program needs.
+        have: bytes available.
+    """
+
+    def __init__(self, need: int, have: int):
+        super().__init__(
+            f"the solve needs {need / 2**30:.1f} GiB but {have / 2**30:.1f} GiB is available; "
+            "lower --num-samples or --horizon"
+        )
+        self.need = need
+        self.have = have
+
+
+def check_fits(need: int | None) -> None:
+    """Raises :class:`SolveTooLarge` when ``need`` bytes exceed the available memory.
+
+    Args:
+        need: bytes a program needs (None: unknown, nothing is checked).
+    """
+    have = available_bytes()
+    if need is not None and have is not None and need > have:
+        raise SolveTooLarge(need, have)
+
+
 def default_cache_dir() -> Path:
     """``$XDG_CACHE_HOME/mbd/jax`` (``~/.cache/mbd/jax`` by default)."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
@@ -140,8 +202,12 @@ def enable_persistent_cache(path: Path | None) -> Path | None:
 __all__ = [
     "CACHE_ENV",
     "CompileCount",
+    "SolveTooLarge",
+    "available_bytes",
+    "check_fits",
     "count_compiles",
     "default_cache_dir",
     "enable_persistent_cache",
+    "program_bytes",
     "resolve_cache_dir",
 ]

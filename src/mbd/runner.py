@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
+from mbd.compile import check_fits
 from mbd.problem import Problem
 from mbd.solver import MBDConfig, MBDResult, StepInfo, make_solver
 from mbd.tasks import TaskSpec
@@ -60,6 +61,10 @@ def plan_task(
         knots: search this many spline knots per actuator instead of the controls.
         spline: ``zero``, ``linear`` or ``cubic`` interpolation between knots.
 
+    Raises:
+        mbd.compile.SolveTooLarge: when the compiled solve needs more memory than is
+            available (checked before it runs).
+
     Returns:
         :class:`PlanOutcome`. ``summary`` holds task, method, seed, horizon, demo, the full
         config, ``final_reward`` (mean per-step reward of the returned controls replayed
@@ -81,6 +86,7 @@ def plan_task(
     t0 = time.perf_counter()
     compiled = solver.solve.compile(key)
     compile_seconds = time.perf_counter() - t0
+    check_fits(compiled.memory_bytes)  # a one-line SolveTooLarge, not an allocation failure
     if on_compiled is not None:
         on_compiled(compile_seconds)
     t0 = time.perf_counter()

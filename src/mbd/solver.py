@@ -473,11 +473,14 @@ class ParametricSolve:
         Returns:
             A :class:`CompiledSolve` taking the same arguments as a call.
         """
+        from mbd.compile import program_bytes
+
         if self._chunked is not None:
-            run = self._chunked.lowered(key, guess, self.instance(**kwargs))
+            run, need = self._chunked.lowered(key, guess, self.instance(**kwargs))
         else:
             run = self.lower(key, guess, **kwargs).compile()
-        return CompiledSolve(run, self.instance)
+            need = program_bytes(run)
+        return CompiledSolve(run, self.instance, need)
 
     @property
     def num_compiles(self) -> int:
@@ -492,9 +495,13 @@ class CompiledSolve:
     """A solve compiled ahead of time by :meth:`ParametricSolve.compile`; called as the
     solve is, ``(key, guess=None, *, x0=None, params=None, instance=None)``."""
 
-    def __init__(self, compiled: Any, make_instance: Callable[..., Instance]):
+    def __init__(
+        self, compiled: Any, make_instance: Callable[..., Instance], memory_bytes: int | None
+    ):
         self._compiled = compiled
         self._make_instance = make_instance
+        self.memory_bytes = memory_bytes
+        """Bytes the compiled program(s) need while running (None: not reported)."""
 
     def __call__(
         self,
@@ -861,13 +868,18 @@ class _Chunked:
         self.progress = progress
 
     def lowered(self, key: Array, guess: Array | None, inst: Instance):
-        """Compiles the two programs; returns a runner with the compiled ones."""
+        """Compiles the two programs; returns a runner with the compiled ones and the
+        memory the larger of them needs (None if not reported)."""
         start_lowered = self.start.lower(key, guess)
         st, keys = start_lowered.out_info
         chunk_keys = jax.ShapeDtypeStruct((self.size, *keys.shape[1:]), keys.dtype)
         scan_lowered = self.scan.lower(st, chunk_keys, inst)
+        from mbd.compile import program_bytes
+
         start, scan = start_lowered.compile(), scan_lowered.compile()
-        return lambda k, g, i: self.run(k, g, i, start, scan)
+        sizes = [program_bytes(start), program_bytes(scan)]
+        need = None if None in sizes else max(sizes)
+        return (lambda k, g, i: self.run(k, g, i, start, scan)), need
 
     def run(self, key, guess, inst, start=None, scan=None) -> MBDResult:
         start, scan = start or self.start, scan or self.scan

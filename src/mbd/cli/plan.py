@@ -157,6 +157,7 @@ def run(argv: list[str]) -> int:
     def on_compiled(seconds):
         progress.update(bar, description=f"diffusing {name} (compiled in {seconds:.1f}s)")
 
+    from mbd.compile import SolveTooLarge
     from mbd.sim import MissingExtraError
 
     try:
@@ -178,6 +179,8 @@ def run(argv: list[str]) -> int:
             )
     except MissingExtraError as e:
         return fail(prog, CLIError("TASK", f"{name}: {e}"))
+    except SolveTooLarge as e:
+        return fail(prog, CLIError("--num-samples", str(e)))
     from mbd.cli.common import versions
 
     summary = dict(outcome.summary)
