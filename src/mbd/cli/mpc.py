@@ -108,6 +108,8 @@ def parse(argv: list[str]) -> tuple[str, MPCOptions]:
     )
     default = MPCOptions(horizon=min(task.horizon, 30) if task.backends else task.horizon)
     absent = {} if task.backends else {"backend": f"task {name!r} has a single built-in simulator"}
+    if not task.has_demo:
+        absent["demo"] = f"task {name!r} has no demonstration"
     refuse_absent(rest, absent)
     opts = tyro_parse(
         MPCOptions,

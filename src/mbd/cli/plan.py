@@ -91,6 +91,8 @@ def parse(argv: list[str]) -> tuple[str, PlanOptions]:
         absent["backend"] = f"task {name!r} has a single built-in simulator"
     if not _takes(task, "constrained"):
         absent["constraint"] = f"task {name!r} has no constraint to switch off"
+    if not task.has_demo:
+        absent["demo"] = f"task {name!r} has no demonstration"
     refuse_absent(rest, absent)
     with deferred_validation():
         opts = tyro_parse(
