@@ -5,7 +5,7 @@ from __future__ import annotations
 from mbd.cli.common import CLIError, fail
 from mbd.tasks import list_tasks
 
-SUMMARY = "list the tasks that `mbd plan` knows"
+SUMMARY = "list the tasks that `mbd plan` and `mbd mpc` know"
 
 
 def run(argv: list[str]) -> int:
