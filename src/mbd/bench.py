@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from mbd.compile import SolveTooLarge
+
 RUNS_FILE = "runs.jsonl"
 SWEEP_FILE = "sweep.json"
 EXTRA_METHODS: tuple[str, ...] = ("mbd+demo", "rl")
@@ -77,8 +79,6 @@ class CompiledRun:
     """
 
     def __init__(self, task_name: str, method: str, budget: Budget, seed: int = 0):
-        import jax
-
         from mbd.baselines import get_method, method_config
         from mbd.tasks import get_task
 
@@ -92,11 +92,23 @@ class CompiledRun:
         self.problem = task.make(horizon=self.horizon, demo=self.demo, seed=seed)
         self.config = method_config(name, task.config, budget.num_samples, budget.iterations)
         solver = get_method(name).make(self.problem, self.config)
+        self.solver = solver
         self.num_updates = solver.num_updates
         self.task = task
-        t0 = time.perf_counter()
-        self.solve = solver.solve.compile(jax.random.key(0))
-        self.compile_seconds = time.perf_counter() - t0
+        self.compile_seconds: float | None = None
+        self._solve = None
+
+    @property
+    def solve(self):
+        """The one-seed solve, compiled on first use (a batch compiles its own)."""
+        import jax
+
+        if self._solve is None:
+            t0 = time.perf_counter()
+            self._solve = self.solver.solve.compile(jax.random.key(0))
+            if self.compile_seconds is None:
+                self.compile_seconds = time.perf_counter() - t0
+        return self._solve
 
     def problem_for(self, seed: int):
         """The task's problem at ``seed`` (its instance is what a run of that seed solves)."""
@@ -125,11 +137,72 @@ def run_planner(compiled: CompiledRun, task: str, method: str, seed: int) -> dic
 
     key = jax.random.key(seed)
     problem = compiled.problem_for(seed)
-    instance = problem.instance()
     t0 = time.perf_counter()
-    result = jax.block_until_ready(compiled.solve(key, instance=instance))
+    result = jax.block_until_ready(compiled.solve(key, instance=problem.instance()))
     solve_seconds = time.perf_counter() - t0
     result = jax.tree_util.tree_map(np.asarray, result)
+    return _record(compiled, task, method, seed, problem, result, solve_seconds)
+
+
+def run_batch(
+    compiled: CompiledRun, task: str, method: str, seeds: list[int]
+) -> list[dict[str, Any]]:
+    """Runs several seeds of a compiled method as one vmapped batch.
+
+    The batch is one program over the seeds' keys and instances
+    (:meth:`~mbd.solver.ParametricSolve.batch`); each record's ``solve_seconds`` is the
+    batch's time divided by the number of seeds, and ``batch`` says how many ran
+    together. Results equal the one-seed runs up to the last bits (summation order).
+
+    Args:
+        compiled: the compiled method (its solver's ``batch`` compiles once more, for
+            this batch size).
+        task: task name.
+        method: method name.
+        seeds: the seeds.
+
+    Returns:
+        One record per seed, as :func:`run_planner` returns.
+
+    Raises:
+        mbd.compile.SolveTooLarge: when the batch does not fit in memory.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    from mbd.compile import check_fits
+
+    problems = [compiled.problem_for(s) for s in seeds]
+    keys = jnp.stack([jax.random.key(s) for s in seeds])
+    t0 = time.perf_counter()
+    run = compiled.solver.solve.compile_batch(keys, [p.instance() for p in problems])
+    batch_compile = time.perf_counter() - t0
+    if compiled.compile_seconds is None:
+        compiled.compile_seconds = batch_compile
+    check_fits(run.memory_bytes)
+    t0 = time.perf_counter()
+    results = jax.block_until_ready(run())
+    per_seed = (time.perf_counter() - t0) / len(seeds)
+    results = jax.tree_util.tree_map(np.asarray, results)
+    records = []
+    for i, (s, p) in enumerate(zip(seeds, problems, strict=True)):
+        one = jax.tree_util.tree_map(lambda a, i=i: a[i], results)
+        rec = _record(compiled, task, method, s, p, one, per_seed)
+        rec["batch"] = len(seeds)
+        rec["batch_compile_seconds"] = batch_compile
+        records.append(rec)
+    return records
+
+
+def _record(
+    compiled: CompiledRun,
+    task: str,
+    method: str,
+    seed: int,
+    problem: Any,
+    result: Any,
+    solve_seconds: float,
+) -> dict[str, Any]:
     h = result.history
     n = int(compiled.config.num_samples)
     record: dict[str, Any] = {
@@ -260,8 +333,12 @@ def run_sweep(
     budget: Budget,
     on_start: Callable[[int, int, tuple[str, str, int]], None] | None = None,
     on_done: Callable[[int, int, dict[str, Any]], None] | None = None,
+    batch: bool | None = None,
 ) -> list[dict[str, Any]]:
     """Runs what is missing of a sweep, appending each finished run to ``out/runs.jsonl``.
+
+    With ``batch``, a task's seeds for one method run as one vmapped batch
+    (:func:`run_batch`) where they fit in memory, else one at a time.
 
     Args:
         out: the sweep folder (created if missing).
@@ -271,6 +348,9 @@ def run_sweep(
         budget: the budget every method gets.
         on_start: ``on_start(i, n, (task, method, seed))`` before run i of the n to do.
         on_done: ``on_done(i, n, record)`` after run i is written.
+        batch: run a task's seeds as one batch; None: on an accelerator, not on a CPU
+            (where the samples of one seed already fill the cores: measured no faster,
+            see docs/results.md).
 
     Returns:
         The records written by this call.
@@ -280,25 +360,49 @@ def run_sweep(
     path = out / RUNS_FILE
     done = {r["key"] for r in load_runs(path, repair=True)}
     todo = plan_sweep(tasks, methods, seeds, done)
+    if batch is None:
+        import jax
+
+        batch = jax.default_backend() != "cpu"
     written: list[dict[str, Any]] = []
     compiled: dict[tuple[str, str], CompiledRun] = {}
-    for i, (t, m, s) in enumerate(todo):
-        if on_start is not None:
-            on_start(i, len(todo), (t, m, s))
-        if m == "rl":
-            record = run_rl(t, s, budget)
-        else:
+    i = 0
+    while i < len(todo):
+        t, m, s = todo[i]
+        group = [r[2] for r in todo[i:] if r[:2] == (t, m)] if m != "rl" else [s]
+        group = group if batch else [s]
+        n = len(todo)
+        records = None
+        if m != "rl":
             # One compile per task and method: the seeds differ only in the instance.
             if (t, m) not in compiled:
                 compiled.clear()  # keep one compiled program in memory at a time
                 compiled[(t, m)] = CompiledRun(t, m, budget, seed=s)
-            record = run_planner(compiled[(t, m)], t, m, s)
-            # compile_seconds is the shared compile's; a run that reused it says so.
-            record["reused_compile"] = compiled[(t, m)].seed != s
-        append_run(path, record)
-        written.append(record)
-        if on_done is not None:
-            on_done(i, len(todo), record)
+            run = compiled[(t, m)]
+            if len(group) > 1:
+                for j, seed in enumerate(group):
+                    if on_start is not None:
+                        on_start(i + j, n, (t, m, seed))
+                try:
+                    records = run_batch(run, t, m, group)
+                except SolveTooLarge:
+                    records = None  # does not fit as one batch: one seed at a time
+        if records is None:
+            if on_start is not None:
+                on_start(i, n, (t, m, s))
+            if m == "rl":
+                records = [run_rl(t, s, budget)]
+            else:
+                records = [run_planner(compiled[(t, m)], t, m, s)]
+        for j, record in enumerate(records):
+            if m != "rl":
+                # compile_seconds is the shared compile's; a run that reused it says so.
+                record["reused_compile"] = compiled[(t, m)].seed != record["seed"]
+            append_run(path, record)
+            written.append(record)
+            if on_done is not None:
+                on_done(i + j, n, record)
+        i += len(records)
     return written
 
 

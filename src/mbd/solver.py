@@ -417,6 +417,8 @@ class ParametricSolve:
         chunked: _Chunked | None = None,
     ):
         self._jit = jax.jit(fn)
+        # Many instances in one program: vmap over keys and instances (guess shared).
+        self._batched = jax.jit(jax.vmap(fn, in_axes=(0, None, 0)))
         self._make_instance = make_instance
         self._chunked = chunked
 
@@ -458,6 +460,54 @@ class ParametricSolve:
             return self._chunked.run(key, guess, inst)
         return self._jit(key, guess, inst)
 
+    def _stack(self, keys: Array, instances: list[Instance] | Instance) -> Instance:
+        if isinstance(instances, Instance):
+            return instances
+        checked = [self.instance(instance=i) for i in instances]
+        if len(checked) != len(keys):
+            raise ValueError(f"{len(keys)} keys for {len(checked)} instances: give one each")
+        return jax.tree_util.tree_map(lambda *a: jnp.stack(a), *checked)
+
+    def batch(
+        self, keys: Array, instances: list[Instance] | Instance, guess: Array | None = None
+    ) -> MBDResult:
+        """Solves B instances at once: one program, vmapped over keys and instances.
+
+        Args:
+            keys: (B,) PRNG keys (e.g. ``jnp.stack([jax.random.key(s) for s in seeds])``),
+                one per instance.
+            instances: a list of B :class:`~mbd.problem.Instance` (each checked against the
+                problem, e.g. ``task.make(seed=s).instance()``), or one Instance whose
+                leaves already have a leading axis B.
+            guess: optional initial estimate shared by all, ``shape``.
+
+        Returns:
+            :class:`MBDResult` whose every leaf has a leading axis B. It equals B
+            sequential solves with the same keys up to the last bits: a batch may sum
+            in another order (``tests/test_parametric.py`` measures it).
+        """
+        return self._batched(keys, guess, self._stack(keys, instances))
+
+    def compile_batch(
+        self, keys: Array, instances: list[Instance] | Instance, guess: Array | None = None
+    ) -> Callable[[], MBDResult]:
+        """Compiles :meth:`batch` for these arguments ahead of time.
+
+        Returns:
+            A function of no arguments that runs the batch; its ``memory_bytes`` is what
+            the program needs (None if not reported).
+        """
+        from mbd.compile import program_bytes
+
+        stacked = self._stack(keys, instances)
+        program = self._batched.lower(keys, guess, stacked).compile()
+
+        def run() -> MBDResult:
+            return program(keys, guess, stacked)
+
+        run.memory_bytes = program_bytes(program)
+        return run
+
     def lower(self, key: Array, guess: Array | None = None, **kwargs: Any):
         """``jax.jit(...).lower`` with the same arguments as a call (to compile ahead)."""
         return self._jit.lower(key, guess, self.instance(**kwargs))
@@ -485,7 +535,7 @@ class ParametricSolve:
     @property
     def num_compiles(self) -> int:
         """How many programs this solve has compiled so far (one per structure)."""
-        n = int(self._jit._cache_size())
+        n = int(self._jit._cache_size()) + int(self._batched._cache_size())
         if self._chunked is not None:
             n += int(self._chunked.start._cache_size()) + int(self._chunked.scan._cache_size())
         return n
