@@ -133,6 +133,7 @@ def test_a_solve_too_large_for_memory_is_refused_in_one_line(monkeypatch, tmp_pa
     assert "--num-samples: the solve needs" in err[0] and "0.0 GiB is available" in err[0]
     assert not (tmp_path / "big").exists()
     # the estimate is XLA's own: 64 samples x 10 steps of car2d need more than 1000 bytes
+    monkeypatch.undo()  # compile() itself refuses what does not fit
     solver = mbd.make_solver(car2d.make(horizon=10), mbd.MBDConfig(num_samples=64, num_steps=3))
     need = solver.solve.compile(jax.random.key(0)).memory_bytes
     assert need is not None and need > 64 * 10 * 2 * 4

@@ -136,3 +136,21 @@ def test_ctrl_c_prints_one_line_exits_130_and_leaves_nothing(tmp_path):
     assert err.strip().splitlines() == ["mbd plan: interrupted"]
     assert not any(tmp_path.glob(".run.partial-*"))  # the half-written folder is gone
     assert not (out / "summary.json").exists()
+
+
+def test_cache_dir_option(tmp_path, capsys):
+    from mbd.compile import resolve_cache_dir
+
+    assert main(["plan", "pointmass", "--cache-dir"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["mbd: error: --cache-dir: needs a folder (or 'off')"]
+    assert resolve_cache_dir("off") is None and resolve_cache_dir("") is None
+    assert resolve_cache_dir(str(tmp_path)) == tmp_path
+    # a folder that cannot be made: one warning, and the plan runs without a cache
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    args = ["--cache-dir", str(blocker / "sub"), "plan", "pointmass", "--num-samples", "4"]
+    assert main([*args, "--num-steps", "3", "--quiet", "--out", str(tmp_path / "p")]) == 0
+    err = capsys.readouterr().err
+    assert "cannot create the compilation cache folder" in err
+    assert (tmp_path / "p" / "summary.json").exists()

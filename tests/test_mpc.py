@@ -190,6 +190,9 @@ def test_cli_mpc_writes_its_files(tmp_path, capsys):
         (["--noise-level", "2"], "--noise-level"),
         (["--method", "foo"], "--method"),
         (["--demo"], "--demo"),
+        (["--mismatch", "-1"], "--mismatch"),
+        (["--method", "cmaes", "--num-samples", "1"], "--num-samples"),
+        (["--temperature", "0"], "--temperature"),
     ],
 )
 def test_cli_mpc_bad_values_exit_2(tmp_path, capsys, args, option):
@@ -223,3 +226,10 @@ def test_a_plant_with_weakly_typed_state_does_not_recompile_the_step():
     timed = run_timed(ctrl, jax.random.key(0), 20)
     assert timed.num_compiles == 1
     assert float(timed.result.states[0][-1, 0]) > 0.5  # it moves towards (1, 1)
+
+
+def test_cli_mpc_mismatch_needs_a_mass_param(tmp_path, capsys):
+    assert main(["mpc", "pointmass", "--mismatch", "0.2", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["mbd mpc: error: --mismatch: task 'pointmass' has no mass parameter to perturb"]
+    assert not (tmp_path / "x").exists()

@@ -15,6 +15,7 @@ when repeated.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import os
@@ -170,8 +171,6 @@ def run_batch(
     import jax
     import jax.numpy as jnp
 
-    from mbd.compile import check_fits
-
     problems = [compiled.problem_for(s) for s in seeds]
     keys = jnp.stack([jax.random.key(s) for s in seeds])
     t0 = time.perf_counter()
@@ -179,7 +178,6 @@ def run_batch(
     batch_compile = time.perf_counter() - t0
     if compiled.compile_seconds is None:
         compiled.compile_seconds = batch_compile
-    check_fits(run.memory_bytes)
     t0 = time.perf_counter()
     results = jax.block_until_ready(run())
     per_seed = (time.perf_counter() - t0) / len(seeds)
@@ -365,44 +363,36 @@ def run_sweep(
 
         batch = jax.default_backend() != "cpu"
     written: list[dict[str, Any]] = []
-    compiled: dict[tuple[str, str], CompiledRun] = {}
-    i = 0
-    while i < len(todo):
-        t, m, s = todo[i]
-        group = [r[2] for r in todo[i:] if r[:2] == (t, m)] if m != "rl" else [s]
-        group = group if batch else [s]
-        n = len(todo)
-        records = None
-        if m != "rl":
-            # One compile per task and method: the seeds differ only in the instance.
-            if (t, m) not in compiled:
-                compiled.clear()  # keep one compiled program in memory at a time
-                compiled[(t, m)] = CompiledRun(t, m, budget, seed=s)
-            run = compiled[(t, m)]
-            if len(group) > 1:
-                for j, seed in enumerate(group):
-                    if on_start is not None:
-                        on_start(i + j, n, (t, m, seed))
-                try:
-                    records = run_batch(run, t, m, group)
-                except SolveTooLarge:
-                    records = None  # does not fit as one batch: one seed at a time
-        if records is None:
+    n, i = len(todo), 0
+    # plan_sweep lists each task and method's seeds together: one group, one compile.
+    for (t, m), runs in itertools.groupby(todo, key=lambda r: r[:2]):
+        seeds_tm = [r[2] for r in runs]
+        # One compile per task and method: the seeds differ only in the instance.
+        run = None if m == "rl" else CompiledRun(t, m, budget, seed=seeds_tm[0])
+        batched = None
+        if run is not None and batch and len(seeds_tm) > 1:
             if on_start is not None:
-                on_start(i, n, (t, m, s))
-            if m == "rl":
-                records = [run_rl(t, s, budget)]
+                for j, s in enumerate(seeds_tm):
+                    on_start(i + j, n, (t, m, s))
+            try:
+                batched = run_batch(run, t, m, seeds_tm)
+            except SolveTooLarge:
+                batched = None  # does not fit as one batch: one seed at a time
+        for j, s in enumerate(seeds_tm):
+            if batched is not None:
+                record = batched[j]
             else:
-                records = [run_planner(compiled[(t, m)], t, m, s)]
-        for j, record in enumerate(records):
-            if m != "rl":
+                if on_start is not None:
+                    on_start(i + j, n, (t, m, s))
+                record = run_rl(t, s, budget) if run is None else run_planner(run, t, m, s)
+            if run is not None:
                 # compile_seconds is the shared compile's; a run that reused it says so.
-                record["reused_compile"] = compiled[(t, m)].seed != record["seed"]
+                record["reused_compile"] = run.seed != s
             append_run(path, record)
             written.append(record)
             if on_done is not None:
                 on_done(i + j, n, record)
-        i += len(records)
+        i += len(seeds_tm)
     return written
 
 

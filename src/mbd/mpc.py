@@ -322,7 +322,7 @@ def closed_loop(
     def plant_step(x, u):
         if plant is not None:
             return plant(x, u)
-        return problem.call_step(x, u, p_plant)
+        return _plant_step(problem, x, u, p_plant)
 
     k0, k_loop = jax.random.split(key)
     cs = controller.init(k0, x0, params)

@@ -121,6 +121,18 @@ def _as_jax_tree(tree: PyTree) -> PyTree:
     return jax.tree_util.tree_map(jnp.asarray, tree)
 
 
+def _tree_mismatch(value: PyTree, like: PyTree) -> str | None:
+    """How ``value`` differs from ``like`` in tree structure or leaf shapes, or None."""
+    ref_leaves, ref_def = jax.tree_util.tree_flatten(like)
+    leaves, tdef = jax.tree_util.tree_flatten(value)
+    if tdef != ref_def:
+        return f"has the structure {tdef}, not {ref_def}"
+    for i, (v, r) in enumerate(zip(leaves, ref_leaves, strict=True)):
+        if tuple(np.shape(v)) != tuple(np.shape(r)):
+            return f"leaf {i} has shape {tuple(np.shape(v))}, expected {tuple(np.shape(r))}"
+    return None
+
+
 def check_like(name: str, value: PyTree, like: PyTree) -> PyTree:
     """Checks that ``value`` has the tree structure, shapes and finiteness of ``like``.
 
@@ -135,24 +147,13 @@ def check_like(name: str, value: PyTree, like: PyTree) -> PyTree:
     Raises:
         ValueError: naming the first mismatch, or a non-finite concrete entry.
     """
-    ref_leaves, ref_def = jax.tree_util.tree_flatten(like)
-    leaves, tdef = jax.tree_util.tree_flatten(value)
-    if tdef != ref_def:
-        raise ValueError(f"{name} must have the structure of the problem's {name}: {ref_def}")
-    out = []
-    for i, (v, r) in enumerate(zip(leaves, ref_leaves, strict=True)):
-        r_shape = np.shape(r)
-        if np.shape(v) != r_shape:
-            raise ValueError(
-                f"{name} leaf {i} has shape {np.shape(v)}, expected {r_shape} as in the problem"
-            )
-        dtype = jnp.result_type(r)
-        if not isinstance(v, jax.core.Tracer):
-            arr = np.asarray(v)
-            if np.issubdtype(arr.dtype, np.inexact) and not np.all(np.isfinite(arr)):
-                raise ValueError(f"{name} must be finite everywhere (leaf {i} is not)")
-        out.append(jnp.asarray(v, dtype=dtype))
-    return jax.tree_util.tree_unflatten(tdef, out)
+    why = _tree_mismatch(value, like)
+    if why is not None:
+        raise ValueError(f"{name} {why} as in the problem")
+    _check_finite(name, value)
+    return jax.tree_util.tree_map(
+        lambda v, r: jnp.asarray(v, dtype=jnp.result_type(r)), value, like
+    )
 
 
 def _struct(tree: PyTree) -> PyTree:
@@ -181,16 +182,9 @@ def _check_scalar(name: str, out: Any) -> None:
 
 
 def _check_state(name: str, out: PyTree, like: PyTree) -> None:
-    ref_leaves, ref_def = jax.tree_util.tree_flatten(like)
-    leaves, tdef = jax.tree_util.tree_flatten(out)
-    if tdef != ref_def:
-        raise ValueError(f"{name} must return a state of the structure of x0 {ref_def}, got {tdef}")
-    for i, (a, r) in enumerate(zip(leaves, ref_leaves, strict=True)):
-        if tuple(a.shape) != tuple(np.shape(r)):
-            raise ValueError(
-                f"{name} must return a state shaped as x0: leaf {i} has shape "
-                f"{tuple(a.shape)}, expected {tuple(np.shape(r))}"
-            )
+    why = _tree_mismatch(out, like)
+    if why is not None:
+        raise ValueError(f"{name} must return a state shaped as x0: {why}")
 
 
 def _check_finite(name: str, tree: PyTree) -> None:
@@ -378,6 +372,10 @@ class Problem:
 
     def instance(self) -> Instance:
         """The problem's own :class:`Instance`: its x_0, params and demo reference."""
+        return self._own_instance
+
+    @functools.cached_property
+    def _own_instance(self) -> Instance:
         demo = self.demo
         return Instance(
             x0=_as_jax_tree(self.init_state),

@@ -14,7 +14,6 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from mbd.compile import check_fits
 from mbd.problem import Problem
 from mbd.solver import MBDConfig, MBDResult, StepInfo, make_solver
 from mbd.tasks import TaskSpec
@@ -84,9 +83,8 @@ def plan_task(
     solver = make_solver(problem, config, progress=progress)
     key = jax.random.key(seed)
     t0 = time.perf_counter()
-    compiled = solver.solve.compile(key)
+    compiled = solver.solve.compile(key)  # SolveTooLarge if it cannot fit in memory
     compile_seconds = time.perf_counter() - t0
-    check_fits(compiled.memory_bytes)  # a one-line SolveTooLarge, not an allocation failure
     if on_compiled is not None:
         on_compiled(compile_seconds)
     t0 = time.perf_counter()

@@ -496,8 +496,11 @@ class ParametricSolve:
         Returns:
             A function of no arguments that runs the batch; its ``memory_bytes`` is what
             the program needs (None if not reported).
+
+        Raises:
+            mbd.compile.SolveTooLarge: when the program needs more memory than is free.
         """
-        from mbd.compile import program_bytes
+        from mbd.compile import check_fits, program_bytes
 
         stacked = self._stack(keys, instances)
         program = self._batched.lower(keys, guess, stacked).compile()
@@ -506,6 +509,7 @@ class ParametricSolve:
             return program(keys, guess, stacked)
 
         run.memory_bytes = program_bytes(program)
+        check_fits(run.memory_bytes)
         return run
 
     def lower(self, key: Array, guess: Array | None = None, **kwargs: Any):
@@ -522,14 +526,19 @@ class ParametricSolve:
 
         Returns:
             A :class:`CompiledSolve` taking the same arguments as a call.
+
+        Raises:
+            mbd.compile.SolveTooLarge: when the compiled program needs more memory than
+                is free (XLA's own memory analysis, checked before anything runs).
         """
-        from mbd.compile import program_bytes
+        from mbd.compile import check_fits, program_bytes
 
         if self._chunked is not None:
             run, need = self._chunked.lowered(key, guess, self.instance(**kwargs))
         else:
             run = self.lower(key, guess, **kwargs).compile()
             need = program_bytes(run)
+        check_fits(need)
         return CompiledSolve(run, self.instance, need)
 
     @property
@@ -545,11 +554,9 @@ class CompiledSolve:
     """A solve compiled ahead of time by :meth:`ParametricSolve.compile`; called as the
     solve is, ``(key, guess=None, *, x0=None, params=None, instance=None)``."""
 
-    def __init__(
-        self, compiled: Any, make_instance: Callable[..., Instance], memory_bytes: int | None
-    ):
+    def __init__(self, compiled: Any, resolve: Callable[..., Instance], memory_bytes: int | None):
         self._compiled = compiled
-        self._make_instance = make_instance
+        self._resolve = resolve  # ParametricSolve.instance: (x0, params, instance)
         self.memory_bytes = memory_bytes
         """Bytes the compiled program(s) need while running (None: not reported)."""
 
@@ -563,7 +570,7 @@ class CompiledSolve:
         instance: Instance | None = None,
     ) -> MBDResult:
         """Runs the compiled solve on one instance (see :meth:`ParametricSolve.__call__`)."""
-        return self._compiled(key, guess, self._make_instance(x0, params, instance))
+        return self._compiled(key, guess, self._resolve(x0, params, instance))
 
 
 # --------------------------------------------------------------------------------------
@@ -585,8 +592,9 @@ def _problem_functions(problem: Problem):
             q = demo.log_likelihood(jnp.asarray(obs), inst.demo_reference)
         return reward, ro.violation, q, ro
 
-    # Jitted once so that the samples' rollout (vmapped) and the replay share one trace
-    # of the dynamics (jit caches the trace of ``one`` at one sample's shapes).
+    # Jitted so that the vmapped rollout of the samples and the replay reuse one trace of
+    # ``one`` (jit caches it at one sample's shapes): about a tenth less lowering time for
+    # Brax's hopper, which a start from the persistent cache still pays.
     one_jit = jax.jit(one)
 
     def evaluate(zs, inst=None):

@@ -212,17 +212,22 @@ def run(argv: list[str]) -> int:
             highlight=False,
         )
 
-    with progress:
-        run_sweep(
-            out,
-            list(opts.tasks),
-            list(opts.methods),
-            list(opts.seeds),
-            budget,
-            on_start=on_start,
-            on_done=on_done,
-            batch={"auto": None, "on": True, "off": False}[opts.batch],
-        )
+    from mbd.compile import SolveTooLarge
+
+    try:
+        with progress:
+            run_sweep(
+                out,
+                list(opts.tasks),
+                list(opts.methods),
+                list(opts.seeds),
+                budget,
+                on_start=on_start,
+                on_done=on_done,
+                batch={"auto": None, "on": True, "off": False}[opts.batch],
+            )
+    except SolveTooLarge as e:  # the finished runs are kept in runs.jsonl
+        return fail("mbd bench", CLIError("--num-samples", str(e)))
     if opts.report:
         from mbd.cli import report
 

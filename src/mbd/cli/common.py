@@ -101,30 +101,26 @@ def leading_name(
 
 
 def check_task_options(
-    task: Any, seed: int, horizon: int, knots: int | None, demo: bool, backend: str | None
+    task: Any, seed: int, horizon: int, knots: int | None, backend: str | None
 ) -> None:
-    """The checks ``mbd plan`` and ``mbd mpc`` share on a task's options.
+    """The checks ``mbd plan`` and ``mbd mpc`` share on a task's options (options a task
+    has no use for are refused before, by :func:`refuse_absent`).
 
     Raises:
-        CLIError: naming the option: a negative seed, knots outside [1, horizon], a demo
-            the task does not have, a backend it does not support.
+        CLIError: naming the option: a horizon < 1, a negative seed, knots outside
+            [1, horizon], a backend the task does not support.
     """
-    name = task.name
     if horizon < 1:
         raise CLIError("--horizon", f"must be an integer >= 1 (got {horizon})")
     if seed < 0:
         raise CLIError("--seed", f"must be an integer >= 0 (got {seed})")
     if knots is not None and not 1 <= knots <= horizon:
         raise CLIError("--knots", f"must be in [1, horizon = {horizon}] (got {knots})")
-    if demo and not task.has_demo:
-        raise CLIError("--demo", f"task {name!r} has no demonstration")
-    if backend is not None:
-        if not task.backends:
-            raise CLIError("--backend", f"task {name!r} has a single built-in simulator")
-        if backend not in task.backends:
-            raise CLIError(
-                "--backend", f"task {name!r} supports {', '.join(task.backends)} (got {backend!r})"
-            )
+    if backend is not None and backend not in task.backends:
+        raise CLIError(
+            "--backend",
+            f"task {task.name!r} supports {', '.join(task.backends)} (got {backend!r})",
+        )
 
 
 def fail(prog: str, err: Exception) -> int:
@@ -261,15 +257,14 @@ def _help_class(cls: Any, drop: tuple[str, ...] = ()) -> Any:
             spec = dataclasses.field()
         fields.append((f.name, typ, spec))
     out = dataclasses.make_dataclass(cls.__name__, fields, frozen=True)
-    out.__doc__ = ""
-    out._mbd_original = cls
+    out.__doc__ = ""  # no class description under the options' heading
     return out
 
 
 def _convert(obj: Any, target: Any) -> Any:
     """Copies a dataclass value into ``target`` (a help class or an original), field by
     field, nested groups included; fields ``target`` lacks are left out."""
-    names = {f.name: f for f in dataclasses.fields(target)}
+    names = {f.name for f in dataclasses.fields(target)}
     kw = {}
     for f in dataclasses.fields(obj):
         if f.name not in names:

@@ -35,7 +35,7 @@ def _take_cache_option(argv: list[str]) -> tuple[list[str], str | None]:
         a = argv[i]
         if a == "--cache-dir":
             if i + 1 >= len(argv):
-                raise ValueError("--cache-dir needs a folder (or 'off')")
+                raise ValueError("needs a folder (or 'off')")
             value = argv[i + 1]
             i += 2
             continue
@@ -104,7 +104,13 @@ def main(argv: list[str] | None = None) -> int:
     if name in COMPILING and not any(a in ("-h", "--help") for a in argv[1:]):
         from mbd.compile import enable_persistent_cache, resolve_cache_dir
 
-        enable_persistent_cache(resolve_cache_dir(cache_option))
+        wanted = resolve_cache_dir(cache_option)
+        if wanted is not None and enable_persistent_cache(wanted) is None:
+            print(
+                f"mbd: warning: cannot create the compilation cache folder {wanted}; "
+                "compiling without a cache",
+                file=sys.stderr,
+            )
     try:
         return importlib.import_module(COMMANDS[name]).run(argv[1:])
     except BrokenPipeError:  # output piped into e.g. `head`: stop quietly

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from mbd.cli.common import (
     CLIError,
@@ -79,26 +79,45 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
-def _check(opts: MPCOptions, name: str, task) -> None:
-    for field, low in (
-        ("steps", 1),
-        ("num_samples", 2),
-        ("iterations", 1),
-        ("warmup_iterations", 1),
-        ("num_steps", 2),
-    ):
-        v = getattr(opts, field)
-        if v < low:
-            raise CLIError(flag(field), f"must be an integer >= {low} (got {v})")
-    if not opts.temperature > 0:
-        raise CLIError("--temperature", f"must be > 0 (got {opts.temperature})")
-    if not 0 < opts.noise_level <= 1:
-        raise CLIError("--noise-level", f"must be in (0, 1] (got {opts.noise_level})")
+def configs(opts: MPCOptions) -> tuple[Any, Any]:
+    """The solver and loop configs of the options, checked by their own validators.
+
+    Returns:
+        (``MBDConfig`` with the budget, ``MPCConfig``).
+
+    Raises:
+        CLIError: naming the option of the first field out of range (the method's own
+            config included, e.g. CMA-ES needs 2 samples or more).
+    """
+    from mbd.baselines import method_config
+    from mbd.mpc import MPCConfig
+    from mbd.solver import ConfigError, MBDConfig
+
+    try:
+        config = MBDConfig(
+            num_samples=opts.num_samples, num_steps=opts.num_steps, temperature=opts.temperature
+        )
+        mpc = MPCConfig(
+            iterations=opts.iterations,
+            warmup_iterations=opts.warmup_iterations,
+            noise_level=opts.noise_level,
+        )
+        if opts.method not in ("mbd", "dial"):
+            method_config(opts.method, config, num_iterations=opts.iterations)
+    except ConfigError as e:
+        raise CLIError(flag(e.field), e.message) from None
+    return config, mpc
+
+
+def _check(opts: MPCOptions, task) -> None:
+    if opts.steps < 1:
+        raise CLIError("--steps", f"must be an integer >= 1 (got {opts.steps})")
     if not opts.mismatch > -1:
         raise CLIError("--mismatch", f"must be > -1 (got {opts.mismatch})")
-    check_task_options(task, opts.seed, opts.horizon, opts.knots, opts.demo, opts.backend)
+    check_task_options(task, opts.seed, opts.horizon, opts.knots, opts.backend)
     if opts.demo and opts.method not in ("mbd", "dial"):
         raise CLIError("--demo", f"only the MBD methods use a demonstration (got {opts.method})")
+    configs(opts)
 
 
 def parse(argv: list[str]) -> tuple[str, MPCOptions]:
@@ -119,7 +138,7 @@ def parse(argv: list[str]) -> tuple[str, MPCOptions]:
         f"Closed-loop MPC on {name}: {task.summary}.",
         drop=tuple(absent),
     )
-    _check(opts, name, task)
+    _check(opts, task)
     if opts.out is None:
         out = Path("runs") / f"mpc-{name}-{opts.method}-s{opts.seed}"
         opts = dataclasses.replace(opts, out=out)
@@ -149,10 +168,9 @@ def run(argv: list[str]) -> int:
 
     from mbd.cli.common import versions
     from mbd.cli.plan import _save_states
-    from mbd.mpc import MPCConfig, make_controller, run_timed
+    from mbd.mpc import make_controller, run_timed
     from mbd.plotting import fmt, plot_closed_loop
     from mbd.sim import MissingExtraError
-    from mbd.solver import MBDConfig
 
     task = get_task(name)
     console = Console(stderr=True, quiet=opts.quiet)
@@ -163,14 +181,7 @@ def run(argv: list[str]) -> int:
         if opts.knots is not None:
             problem = dataclasses.replace(problem, knots=opts.knots, spline=opts.spline)
         plant_params = _plant_params(problem, opts.mismatch)
-        config = MBDConfig(
-            num_samples=opts.num_samples, num_steps=opts.num_steps, temperature=opts.temperature
-        )
-        mpc = MPCConfig(
-            iterations=opts.iterations,
-            warmup_iterations=opts.warmup_iterations,
-            noise_level=opts.noise_level,
-        )
+        config, mpc = configs(opts)
         controller = make_controller(problem, opts.method, config, mpc)
     except MissingExtraError as e:
         return fail(prog, CLIError("TASK", f"{name}: {e}"))

@@ -107,7 +107,7 @@ def parse(argv: list[str]) -> tuple[str, PlanOptions]:
         validate_config(opts.solver)
     except ConfigError as e:
         raise CLIError(flag(e.field), e.message) from None
-    check_task_options(task, opts.seed, opts.horizon, opts.knots, opts.demo, opts.backend)
+    check_task_options(task, opts.seed, opts.horizon, opts.knots, opts.backend)
     if opts.out is None:
         out = Path("runs") / f"{name}{'-demo' if opts.demo else ''}-s{opts.seed}"
         opts = dataclasses.replace(opts, out=out)
