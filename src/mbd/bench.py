@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from mbd.compile import SolveTooLarge
+from mbd.parallel import num_devices
 
 RUNS_FILE = "runs.jsonl"
 SWEEP_FILE = "sweep.json"
@@ -77,9 +78,12 @@ class CompiledRun:
         problem: the task's problem at the seed it was compiled for.
         config: the method's config.
         num_updates: iterations of the solve.
+        parallel: devices and chunks of the sample evaluation (:mod:`mbd.parallel`).
     """
 
-    def __init__(self, task_name: str, method: str, budget: Budget, seed: int = 0):
+    def __init__(
+        self, task_name: str, method: str, budget: Budget, seed: int = 0, parallel: Any = None
+    ):
         from mbd.baselines import get_method, method_config
         from mbd.tasks import get_task
 
@@ -92,7 +96,8 @@ class CompiledRun:
         self.seed = seed
         self.problem = task.make(horizon=self.horizon, demo=self.demo, seed=seed)
         self.config = method_config(name, task.config, budget.num_samples, budget.iterations)
-        solver = get_method(name).make(self.problem, self.config)
+        solver = get_method(name).make(self.problem, self.config, parallel=parallel)
+        self.parallel = parallel
         self.solver = solver
         self.num_updates = solver.num_updates
         self.task = task
@@ -220,6 +225,7 @@ def _record(
         "solve_seconds": solve_seconds,
         "compile_seconds": compiled.compile_seconds,
         "env_steps": int(compiled.num_updates * n * compiled.horizon + compiled.horizon),
+        "devices": num_devices(compiled.parallel),
     }
     if compiled.task.metrics is not None and result.states is not None:
         record["metrics"] = compiled.task.metrics(problem, result)
@@ -332,6 +338,7 @@ def run_sweep(
     on_start: Callable[[int, int, tuple[str, str, int]], None] | None = None,
     on_done: Callable[[int, int, dict[str, Any]], None] | None = None,
     batch: bool | None = None,
+    parallel: Any = None,
 ) -> list[dict[str, Any]]:
     """Runs what is missing of a sweep, appending each finished run to ``out/runs.jsonl``.
 
@@ -349,6 +356,8 @@ def run_sweep(
         batch: run a task's seeds as one batch; None: on an accelerator, not on a CPU
             (where the samples of one seed already fill the cores: measured no faster,
             see docs/results.md).
+        parallel: devices and chunks of every method's sample evaluation
+            (:mod:`mbd.parallel`).
 
     Returns:
         The records written by this call.
@@ -368,7 +377,7 @@ def run_sweep(
     for (t, m), runs in itertools.groupby(todo, key=lambda r: r[:2]):
         seeds_tm = [r[2] for r in runs]
         # One compile per task and method: the seeds differ only in the instance.
-        run = None if m == "rl" else CompiledRun(t, m, budget, seed=seeds_tm[0])
+        run = None if m == "rl" else CompiledRun(t, m, budget, seeds_tm[0], parallel)
         batched = None
         if run is not None and batch and len(seeds_tm) > 1:
             if on_start is not None:

@@ -109,7 +109,7 @@ def available_bytes() -> int | None:
     else the host's available memory (``MemAvailable``); None if neither is known."""
     import jax
 
-    stats = jax.devices()[0].memory_stats()
+    stats = jax.local_devices()[0].memory_stats()
     if stats and "bytes_limit" in stats:
         return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
     try:
@@ -123,31 +123,36 @@ def available_bytes() -> int | None:
 
 
 class SolveTooLarge(MemoryError):
-    """A compiled solve needs more memory than the machine has (checked before it runs).
+    """A solve needs more memory than the machine has (checked before it runs).
 
     Attributes:
-        need: bytes the program needs.
+        need: bytes the program needs (a lower bound when ``at_least``).
         have: bytes available.
+        at_least: the figure is the estimate made before compiling
+            (:func:`mbd.parallel.estimate_bytes`), not XLA's analysis of the program.
     """
 
-    def __init__(self, need: int, have: int):
+    def __init__(self, need: int, have: int, at_least: bool = False):
         super().__init__(
-            f"the solve needs {need / 2**30:.1f} GiB but {have / 2**30:.1f} GiB is available; "
-            "lower --num-samples or --horizon"
+            f"the solve needs {'at least ' if at_least else ''}{need / 2**30:.1f} GiB "
+            f"but {have / 2**30:.1f} GiB is available; lower --num-samples or --horizon, "
+            "evaluate the samples in chunks (--chunk) or spread them over devices (--devices)"
         )
         self.need = need
         self.have = have
+        self.at_least = at_least
 
 
-def check_fits(need: int | None) -> None:
+def check_fits(need: int | None, at_least: bool = False) -> None:
     """Raises :class:`SolveTooLarge` when ``need`` bytes exceed the available memory.
 
     Args:
         need: bytes a program needs (None: unknown, nothing is checked).
+        at_least: ``need`` is a lower bound estimated before compiling.
     """
     have = available_bytes()
     if need is not None and have is not None and need > have:
-        raise SolveTooLarge(need, have)
+        raise SolveTooLarge(need, have, at_least)
 
 
 def default_cache_dir() -> Path:

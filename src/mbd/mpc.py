@@ -44,6 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from mbd.parallel import Parallel
 from mbd.problem import Array, Problem, PyTree
 from mbd.schedule import make_schedule
 from mbd.solver import ConfigError, MBDConfig, MBDResult, Solver, make_mbd
@@ -180,20 +181,22 @@ class Controller(NamedTuple):
     warmup: Solver
 
 
-def _method_solver(problem: Problem, method: str, config: Any, iterations: int, noise=None):
+def _method_solver(
+    problem: Problem, method: str, config: Any, iterations: int, noise=None, parallel=None
+):
     from mbd.baselines import get_method, method_config
 
     if method in ("mbd", "dial"):
         base = config if isinstance(config, MBDConfig) else MBDConfig()
         cfg = dataclasses.replace(base, num_steps=iterations + 1, reading="reference")
-        return make_mbd(problem, cfg, noise_std=noise)
+        return make_mbd(problem, cfg, noise_std=noise, parallel=parallel)
     spec = get_method(method)
     if isinstance(config, spec.config_cls):
         cfg = dataclasses.replace(config, num_iterations=iterations)
     else:
         base = config if isinstance(config, MBDConfig) else None
         cfg = method_config(method, base, num_iterations=iterations)
-    return spec.make(problem, cfg)
+    return spec.make(problem, cfg, parallel=parallel)
 
 
 def make_controller(
@@ -201,6 +204,7 @@ def make_controller(
     method: str = "mbd",
     config: Any = None,
     mpc: MPCConfig | None = None,
+    parallel: Parallel = None,
 ) -> Controller:
     """Builds a receding-horizon controller over a problem.
 
@@ -212,6 +216,8 @@ def make_controller(
             ``mbd`` also the schedule and temperature), or the method's own config (its
             ``num_iterations`` is replaced by the MPC iterations). None: defaults.
         mpc: the loop's hyper-parameters (``MPCConfig()`` if None).
+        parallel: where each step's samples are evaluated (devices, chunks; see
+            :mod:`mbd.parallel`).
 
     Returns:
         :class:`Controller`. ``init`` and ``step`` are pure; jit them (each compiles
@@ -234,9 +240,9 @@ def make_controller(
         noise = dial_noise(mpc, rows)
     else:
         noise = None
-    planner = _method_solver(problem, method, config, mpc.iterations, noise)
+    planner = _method_solver(problem, method, config, mpc.iterations, noise, parallel)
     warm_method = "mbd" if method == "dial" else method
-    warmup = _method_solver(problem, warm_method, config, mpc.warmup_iterations)
+    warmup = _method_solver(problem, warm_method, config, mpc.warmup_iterations, None, parallel)
     shift = jnp.asarray(shift_matrix(problem.horizon, problem.knots, problem.spline))
 
     own = problem.instance()

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
+from mbd.parallel import Parallel, ParallelConfig, num_devices
 from mbd.problem import Problem
 from mbd.solver import MBDConfig, MBDResult, StepInfo, make_solver
 from mbd.tasks import TaskSpec
@@ -44,6 +45,7 @@ def plan_task(
     task_options: dict[str, Any] | None = None,
     knots: int | None = None,
     spline: str = "linear",
+    parallel: Parallel = None,
 ) -> PlanOutcome:
     """Builds the task's problem, compiles and runs one MBD solve, and summarizes it.
 
@@ -59,6 +61,7 @@ def plan_task(
             that are None are left out.
         knots: search this many spline knots per actuator instead of the controls.
         spline: ``zero``, ``linear`` or ``cubic`` interpolation between knots.
+        parallel: devices and chunks of the sample evaluation (:mod:`mbd.parallel`).
 
     Raises:
         mbd.compile.SolveTooLarge: when the compiled solve needs more memory than is
@@ -80,7 +83,7 @@ def plan_task(
     problem = task.make(horizon=horizon, demo=demo, seed=seed, **options)
     if knots is not None:
         problem = dataclasses.replace(problem, knots=knots, spline=spline)
-    solver = make_solver(problem, config, progress=progress)
+    solver = make_solver(problem, config, progress=progress, parallel=parallel)
     key = jax.random.key(seed)
     t0 = time.perf_counter()
     compiled = solver.solve.compile(key)  # SolveTooLarge if it cannot fit in memory
@@ -117,6 +120,9 @@ def plan_task(
         "solve_seconds": solve_seconds,
         "env_steps": int(env_steps),
         "num_updates": solver.num_updates,
+        "devices": num_devices(parallel),
+        "chunk": parallel.chunk if isinstance(parallel, ParallelConfig) else None,
+        "memory_bytes": compiled.memory_bytes,
     }
     if task.metrics is not None:
         summary["metrics"] = task.metrics(problem, result)

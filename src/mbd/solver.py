@@ -57,6 +57,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from mbd.parallel import Parallel, estimate_bytes, resolve, spread
 from mbd.problem import Array, Instance, Objective, Problem, PyTree, Rollout, rollout
 from mbd.schedule import SCHEDULES, ScheduleName, make_schedule
 
@@ -363,6 +364,9 @@ class Evaluator(NamedTuple):
         shape: shape of the decision variable.
         make_instance: ``make_instance(x0=None, params=None, ...) -> Instance``, checked
             against the problem (see :meth:`mbd.problem.Problem.make_instance`).
+        floor_bytes: a lower bound of the memory a solve with this evaluator needs on
+            one device (:func:`mbd.parallel.estimate_bytes`), checked before compiling;
+            None when the batch size was not given.
     """
 
     evaluate: Callable[..., Evaluation]
@@ -370,6 +374,7 @@ class Evaluator(NamedTuple):
     bounded: bool
     shape: tuple[int, ...]
     make_instance: Callable[..., Instance]
+    floor_bytes: int | None = None
 
 
 class Solver(NamedTuple):
@@ -415,8 +420,13 @@ class ParametricSolve:
         fn: Callable[..., MBDResult],
         make_instance: Callable[..., Instance],
         chunked: _Chunked | None = None,
+        floor_bytes: int | None = None,
     ):
         self._jit = jax.jit(fn)
+        self.floor_bytes = floor_bytes
+        """A lower bound of the bytes one solve needs per device (None: unknown),
+        checked before the first compile."""
+        self._floor_checked = False
         # Many instances in one program: vmap over keys and instances (guess shared).
         self._batched = jax.jit(jax.vmap(fn, in_axes=(0, None, 0)))
         self._make_instance = make_instance
@@ -456,9 +466,24 @@ class ParametricSolve:
             :class:`MBDResult`.
         """
         inst = self.instance(x0, params, instance)
+        if not self._floor_checked:
+            self.check_floor()
         if self._chunked is not None and not isinstance(key, jax.core.Tracer):
             return self._chunked.run(key, guess, inst)
         return self._jit(key, guess, inst)
+
+    def check_floor(self, batch: int = 1) -> None:
+        """Refuses, before anything compiles, a solve whose memory floor
+        (``floor_bytes`` x ``batch``) exceeds the free memory.
+
+        Raises:
+            mbd.compile.SolveTooLarge: naming both figures.
+        """
+        from mbd.compile import check_fits
+
+        if self.floor_bytes is not None:
+            check_fits(self.floor_bytes * batch, at_least=True)
+        self._floor_checked = True
 
     def _stack(self, keys: Array, instances: list[Instance] | Instance) -> Instance:
         if isinstance(instances, Instance):
@@ -503,6 +528,7 @@ class ParametricSolve:
         from mbd.compile import check_fits, program_bytes
 
         stacked = self._stack(keys, instances)
+        self.check_floor(len(keys))
         program = self._batched.lower(keys, guess, stacked).compile()
 
         def run() -> MBDResult:
@@ -528,11 +554,13 @@ class ParametricSolve:
             A :class:`CompiledSolve` taking the same arguments as a call.
 
         Raises:
-            mbd.compile.SolveTooLarge: when the compiled program needs more memory than
-                is free (XLA's own memory analysis, checked before anything runs).
+            mbd.compile.SolveTooLarge: when the solve's memory floor exceeds the free
+                memory (checked before compiling), or the compiled program needs more
+                than is free (XLA's own memory analysis, checked before anything runs).
         """
         from mbd.compile import check_fits, program_bytes
 
+        self.check_floor()
         if self._chunked is not None:
             run, need = self._chunked.lowered(key, guess, self.instance(**kwargs))
         else:
@@ -609,7 +637,11 @@ def _problem_functions(problem: Problem):
     return evaluate, replay, True
 
 
-def make_evaluator(problem: Problem | Objective) -> Evaluator:
+def make_evaluator(
+    problem: Problem | Objective,
+    parallel: Parallel = None,
+    num_samples: int | None = None,
+) -> Evaluator:
     """Builds the batch evaluation of a problem, shared by MBD and the baselines.
 
     For a :class:`~mbd.problem.Problem`, each sample z (T, nu) in [-1, 1] is mapped to
@@ -619,6 +651,9 @@ def make_evaluator(problem: Problem | Objective) -> Evaluator:
 
     Args:
         problem: a Problem or an Objective.
+        parallel: how the samples are spread: a :class:`mbd.parallel.ParallelConfig`
+            (devices, chunk), a ``jax.sharding.Mesh``, or None (one device, all at once).
+        num_samples: B, the batch a solve evaluates per step; sets ``floor_bytes``.
 
     Returns:
         :class:`Evaluator`.
@@ -629,13 +664,26 @@ def make_evaluator(problem: Problem | Objective) -> Evaluator:
         evaluate, replay, bounded = _objective_functions(problem)
     else:
         raise TypeError(f"problem must be a Problem or an Objective (got {type(problem).__name__})")
+    shape = tuple(problem.shape)
+    floor = None
+    if num_samples is not None:
+        floor = estimate_bytes(num_samples, shape, *_state_size(problem), parallel)
     return Evaluator(
-        evaluate=evaluate,
+        evaluate=spread(evaluate, parallel),
         replay=replay,
         bounded=bounded,
-        shape=tuple(problem.shape),
+        shape=shape,
         make_instance=problem.make_instance,
+        floor_bytes=floor,
     )
+
+
+def _state_size(problem: Problem | Objective) -> tuple[int, int]:
+    """(bytes of one state, rollout steps T); (0, 0) for an Objective."""
+    if not isinstance(problem, Problem):
+        return 0, 0
+    leaves = jax.tree_util.tree_leaves(problem.init_state)
+    return sum(int(np.asarray(leaf).nbytes) for leaf in leaves), problem.horizon
 
 
 def _objective_functions(obj: Objective):
@@ -676,6 +724,7 @@ def make_solver(
     problem: Problem | Objective,
     config: MBDConfig | None = None,
     progress: Callable[[int, StepInfo], None] | None = None,
+    parallel: Parallel = None,
 ) -> Solver:
     """Builds MBD's pure functions for one problem and configuration.
 
@@ -685,13 +734,16 @@ def make_solver(
         config: hyper-parameters; ``MBDConfig()`` if None.
         progress: optional host callback ``progress(k, info)`` run after each update k
             (0-based) inside ``solve``, e.g. to drive a progress bar.
+        parallel: where the samples are evaluated: a
+            :class:`mbd.parallel.ParallelConfig` (``devices``, ``chunk``), a
+            ``jax.sharding.Mesh`` to shard them over, or None (one device).
 
     Returns:
         A :class:`Solver`. ``solve`` is a :class:`ParametricSolve`: it compiles once for
         this problem structure and config and reruns for any key, initial state
         (``x0=``), params and demonstration reference without recompiling.
     """
-    return make_mbd(problem, config, progress)
+    return make_mbd(problem, config, progress, parallel=parallel)
 
 
 def make_mbd(
@@ -699,6 +751,7 @@ def make_mbd(
     config: MBDConfig | None = None,
     progress: Callable[[int, StepInfo], None] | None = None,
     noise_std: np.ndarray | None = None,
+    parallel: Parallel = None,
 ) -> Solver:
     """:func:`make_solver` with an optional noise table of one's own (used by MPC).
 
@@ -709,13 +762,31 @@ def make_mbd(
         noise_std: optional sampling std of each update, shape (K,) or (K, R, 1) with
             R = ``shape[0]`` (a std per decision row, e.g. along the horizon), replacing
             sqrt(1 - alpha_bar_i) of the reference reading; K = ``config.num_updates``.
+        parallel: where the samples are evaluated (see :func:`make_solver`).
 
     Returns:
         A :class:`Solver`.
     """
     config = MBDConfig() if config is None else config
     validate_config(config)
-    evaluate, replay, bounded, shape, make_instance = make_evaluator(problem)
+    # With chunks, MBD streams its samples (see weigh_and_mean_streamed): the evaluator
+    # then only shards, and a chunk is ``chunk`` samples per device.
+    mesh, chunk = resolve(parallel)
+    rows = None if chunk is None else chunk * (1 if mesh is None else mesh.size)
+    rows = None if rows is None or rows >= config.num_samples else rows
+    n_chunks = None if rows is None else -(-config.num_samples // rows)
+    evaluator = make_evaluator(problem, parallel if rows is None else mesh, config.num_samples)
+    if rows is not None:
+        floor = estimate_bytes(
+            config.num_samples, evaluator.shape, *_state_size(problem), parallel, streamed=True
+        )
+        evaluator = evaluator._replace(floor_bytes=floor)
+    evaluate, replay, bounded, shape = (
+        evaluator.evaluate,
+        evaluator.replay,
+        evaluator.bounded,
+        evaluator.shape,
+    )
     demo = problem.demo
     own_demo_reward = None if demo is None else jnp.float32(demo.reward)
     num_samples = config.num_samples
@@ -772,6 +843,37 @@ def make_mbd(
             y = clean
         return MBDState(y=y, mean=clean, step=jnp.zeros((), jnp.int32))
 
+    def draw(key: Array, center: Array, std: Array, rows: int) -> Array:
+        eps = jax.random.normal(key, (rows, *shape), jnp.float32)
+        samples = center + std * eps  # Alg. 1/2 line 3
+        return jnp.clip(samples, -1.0, 1.0) if bounded else samples  # what is applied
+
+    def weigh_and_mean(key: Array, center: Array, std: Array, inst: Instance | None):
+        """(weights, evaluation, Ybar): Alg. 2 lines 3-5 on B samples at once."""
+        samples = draw(key, center, std, num_samples)
+        ev = evaluate(samples, inst)  # Alg. 2 line 4: rollout -> dynamically feasible samples
+        demo_reward = own_demo_reward if inst is None else inst.demo_reward
+        wt = compute_weights(ev.reward, ev.violation, config, ev.demo_loglik, demo_reward)
+        return wt, ev, jnp.tensordot(wt.weights, samples, axes=1)  # Eq. 9b / 10d / 13
+
+    def weigh_and_mean_streamed(key: Array, center: Array, std: Array, inst: Instance | None):
+        """The same in chunks of ``rows`` samples: each chunk's noise is drawn from its own
+        key, rolled out, and drawn again for the weighted mean, so no B x shape array
+        exists (memory ~ B scalars + one chunk)."""
+        keys = jax.random.split(key, n_chunks)
+        ev = jax.lax.map(lambda k: evaluate(draw(k, center, std, rows), inst), keys)
+        ev = jax.tree_util.tree_map(lambda a: a.reshape(-1)[:num_samples], ev)
+        demo_reward = own_demo_reward if inst is None else inst.demo_reward
+        wt = compute_weights(ev.reward, ev.violation, config, ev.demo_loglik, demo_reward)
+        w = jnp.pad(wt.weights, (0, n_chunks * rows - num_samples)).reshape(n_chunks, rows)
+
+        def add(acc, kw):
+            k, wk = kw
+            return acc + jnp.tensordot(wk, draw(k, center, std, rows), axes=1), None
+
+        ybar, _ = jax.lax.scan(add, jnp.zeros(shape, jnp.float32), (keys, w))
+        return wt, ev, ybar  # Eq. 9b / 10d / 13
+
     def step(
         key: Array, state: MBDState, inst: Instance | None = None
     ) -> tuple[MBDState, StepInfo]:
@@ -779,15 +881,9 @@ def make_mbd(
         c_mean, c_ab, c_alpha = coef[k]
         c_std = stds[k]
         center = state.y * c_mean
-        eps = jax.random.normal(key, (num_samples, *shape), jnp.float32)
-        samples = center + c_std * eps  # Alg. 1/2 line 3
-        if bounded:
-            samples = jnp.clip(samples, -1.0, 1.0)  # what the rollout actually applies
-        ev = evaluate(samples, inst)  # Alg. 2 line 4: rollout -> dynamically feasible samples
-        demo_reward = own_demo_reward if inst is None else inst.demo_reward
-        wt = compute_weights(ev.reward, ev.violation, config, ev.demo_loglik, demo_reward)
+        weigh = weigh_and_mean if rows is None else weigh_and_mean_streamed
+        wt, ev, ybar = weigh(key, center, c_std, inst)
         any_w = jnp.any(wt.weights > 0)
-        ybar = jnp.tensordot(wt.weights, samples, axes=1)  # Eq. 9b / 10d / 13
         ybar = jnp.where(any_w, ybar, center)  # nothing valid: keep the sampling mean
         if paper:
             score = -state.y / (1.0 - c_ab) + jnp.sqrt(c_ab) / (1.0 - c_ab) * ybar  # Eq. 10c
@@ -815,7 +911,7 @@ def make_mbd(
         init,
         step,
         output,
-        Evaluator(evaluate, replay, bounded, shape, make_instance),
+        evaluator,
         K,
         progress=progress,
         keep_iterates=config.keep_iterates,
@@ -903,7 +999,7 @@ def make_scan_solve(
         size = max(d for d in range(1, num_updates + 1) if num_updates % d == 0 and
                    d <= max(1, num_updates // 10))  # fmt: skip
         chunked = _Chunked(_start, _scan, _finish, num_updates, size, progress)
-    return ParametricSolve(_solve, evaluator.make_instance, chunked)
+    return ParametricSolve(_solve, evaluator.make_instance, chunked, evaluator.floor_bytes)
 
 
 class _Chunked:

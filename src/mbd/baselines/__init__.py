@@ -1,9 +1,10 @@
 """Baselines behind MBD's solver interface, and the registry of methods.
 
-Every method is a factory ``make(problem, config, progress=None) -> Solver`` of pure
-functions (``init``, ``step``, jitted ``solve`` returning :class:`~mbd.solver.MBDResult`
-with a :class:`~mbd.solver.StepInfo` history), scoring samples with
-:func:`~mbd.solver.make_evaluator`. Methods compared in Pan et al. (2024), Tables 2-3:
+Every method is a factory ``make(problem, config, progress=None, parallel=None) ->
+Solver`` of pure functions (``init``, ``step``, jitted ``solve`` returning
+:class:`~mbd.solver.MBDResult` with a :class:`~mbd.solver.StepInfo` history), scoring
+samples with :func:`~mbd.solver.make_evaluator` (on the devices and in the chunks
+``parallel`` names, :mod:`mbd.parallel`). Methods compared in Pan et al. (2024), Tables 2-3:
 
 - ``mbd``: Model-Based Diffusion itself (:func:`mbd.make_solver`);
 - ``mppi``: MPPI, fixed or scheduled noise (:mod:`mbd.baselines.mppi`);
@@ -47,7 +48,7 @@ class MethodSpec:
         name: registry key.
         summary: one line.
         config_cls: its typed, validated config dataclass.
-        make: ``make(problem, config, progress=None) -> Solver``.
+        make: ``make(problem, config, progress=None, parallel=None) -> Solver``.
         requires: the module an extra provides (None: core only).
         extra: the ``mbd[...]`` extra that installs it.
     """

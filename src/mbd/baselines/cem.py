@@ -30,6 +30,7 @@ from mbd.baselines._common import (
     step_info,
     update_best,
 )
+from mbd.parallel import Parallel
 from mbd.problem import Instance, Objective, Problem
 from mbd.solver import Solver, StepInfo, make_evaluator
 
@@ -97,6 +98,7 @@ def make_cem(
     problem: Problem | Objective,
     config: CEMConfig | None = None,
     progress: Callable[[int, StepInfo], None] | None = None,
+    parallel: Parallel = None,
 ) -> Solver:
     """Builds CEM's pure functions, with the interface of :func:`mbd.make_solver`.
 
@@ -104,13 +106,15 @@ def make_cem(
         problem: a Problem or Objective.
         config: hyper-parameters (``CEMConfig()`` if None).
         progress: optional host callback ``progress(k, info)`` per iteration.
+        parallel: where the samples are evaluated (devices, chunks; see
+            :mod:`mbd.parallel`).
 
     Returns:
         A :class:`~mbd.solver.Solver`.
     """
     config = CEMConfig() if config is None else config
     validate_cem(config)
-    ev_fn = make_evaluator(problem)
+    ev_fn = make_evaluator(problem, parallel, config.num_samples)
     shape, n, K, n_elite = ev_fn.shape, config.num_samples, config.num_iterations, config.num_elites
     a = config.smoothing
 

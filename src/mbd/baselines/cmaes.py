@@ -35,6 +35,7 @@ from mbd.baselines._common import (
     step_info,
     update_best,
 )
+from mbd.parallel import Parallel
 from mbd.problem import Instance, Objective, Problem
 from mbd.solver import Solver, StepInfo, make_evaluator
 
@@ -112,6 +113,7 @@ def make_cmaes(
     problem: Problem | Objective,
     config: CMAESConfig | None = None,
     progress: Callable[[int, StepInfo], None] | None = None,
+    parallel: Parallel = None,
 ) -> Solver:
     """Builds CMA-ES's pure functions, with the interface of :func:`mbd.make_solver`.
 
@@ -119,6 +121,8 @@ def make_cmaes(
         problem: a Problem or Objective.
         config: hyper-parameters (``CMAESConfig()`` if None).
         progress: optional host callback ``progress(k, info)`` per iteration.
+        parallel: where the samples are evaluated (devices, chunks; see
+            :mod:`mbd.parallel`).
 
     Returns:
         A :class:`~mbd.solver.Solver`.
@@ -126,7 +130,7 @@ def make_cmaes(
     config = CMAESConfig() if config is None else config
     validate_cmaes(config)
     algorithms = _evosax()
-    ev_fn = make_evaluator(problem)
+    ev_fn = make_evaluator(problem, parallel, config.num_samples)
     shape, n, K = ev_fn.shape, config.num_samples, config.num_iterations
     d = math.prod(shape)
     cls = algorithms.CMA_ES if config.resolved_variant(d) == "full" else algorithms.Sep_CMA_ES

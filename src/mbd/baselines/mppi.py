@@ -34,6 +34,7 @@ from mbd.baselines._common import (
     step_info,
     update_best,
 )
+from mbd.parallel import Parallel
 from mbd.problem import Instance, Objective, Problem
 from mbd.solver import MBDConfig, Solver, StepInfo, compute_weights, make_evaluator
 
@@ -123,6 +124,7 @@ def make_mppi(
     problem: Problem | Objective,
     config: MPPIConfig | None = None,
     progress: Callable[[int, StepInfo], None] | None = None,
+    parallel: Parallel = None,
 ) -> Solver:
     """Builds MPPI's pure functions, with the interface of :func:`mbd.make_solver`.
 
@@ -130,13 +132,15 @@ def make_mppi(
         problem: a Problem or Objective.
         config: hyper-parameters (``MPPIConfig()`` if None).
         progress: optional host callback ``progress(k, info)`` per iteration.
+        parallel: where the samples are evaluated (devices, chunks; see
+            :mod:`mbd.parallel`).
 
     Returns:
         A :class:`~mbd.solver.Solver` (``init``, ``step``, jitted ``solve``, ...).
     """
     config = MPPIConfig() if config is None else config
     validate_mppi(config)
-    ev_fn = make_evaluator(problem)
+    ev_fn = make_evaluator(problem, parallel, config.num_samples)
     shape, n, K = ev_fn.shape, config.num_samples, config.num_iterations
     stds = jnp.asarray(noise_stds(config))
     weighting = MBDConfig(temperature=config.temperature, normalize=config.normalize)

@@ -28,6 +28,7 @@ from mbd.baselines._common import (
     step_info,
     update_best,
 )
+from mbd.parallel import Parallel
 from mbd.problem import Instance, Objective, Problem
 from mbd.solver import Solver, StepInfo, make_evaluator
 
@@ -76,6 +77,7 @@ def make_predictive(
     problem: Problem | Objective,
     config: PSConfig | None = None,
     progress: Callable[[int, StepInfo], None] | None = None,
+    parallel: Parallel = None,
 ) -> Solver:
     """Builds predictive sampling, with the interface of :func:`mbd.make_solver`.
 
@@ -83,13 +85,15 @@ def make_predictive(
         problem: a Problem or Objective.
         config: hyper-parameters (``PSConfig()`` if None).
         progress: optional host callback ``progress(k, info)`` per iteration.
+        parallel: where the samples are evaluated (devices, chunks; see
+            :mod:`mbd.parallel`).
 
     Returns:
         A :class:`~mbd.solver.Solver`; ``solve`` returns the best candidate.
     """
     config = PSConfig() if config is None else config
     validate_ps(config)
-    ev_fn = make_evaluator(problem)
+    ev_fn = make_evaluator(problem, parallel, config.num_samples)
     shape, n, K = ev_fn.shape, config.num_samples, config.num_iterations
 
     def init(key: jax.Array, guess: jax.Array | None = None) -> PSState:

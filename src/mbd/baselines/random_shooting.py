@@ -28,6 +28,7 @@ from mbd.baselines._common import (
     step_info,
     update_best,
 )
+from mbd.parallel import Parallel
 from mbd.problem import Instance, Objective, Problem
 from mbd.solver import Solver, StepInfo, make_evaluator
 
@@ -80,6 +81,7 @@ def make_random(
     problem: Problem | Objective,
     config: RandomConfig | None = None,
     progress: Callable[[int, StepInfo], None] | None = None,
+    parallel: Parallel = None,
 ) -> Solver:
     """Builds random shooting, with the interface of :func:`mbd.make_solver`.
 
@@ -87,13 +89,15 @@ def make_random(
         problem: a Problem or Objective.
         config: hyper-parameters (``RandomConfig()`` if None).
         progress: optional host callback ``progress(k, info)`` per iteration.
+        parallel: where the samples are evaluated (devices, chunks; see
+            :mod:`mbd.parallel`).
 
     Returns:
         A :class:`~mbd.solver.Solver`; ``solve`` returns the best sample seen.
     """
     config = RandomConfig() if config is None else config
     validate_random(config)
-    ev_fn = make_evaluator(problem)
+    ev_fn = make_evaluator(problem, parallel, config.num_samples)
     shape, n, K = ev_fn.shape, config.num_samples, config.num_iterations
     uniform = config.distribution == "uniform" and ev_fn.bounded
 

@@ -12,9 +12,20 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from mbd.cli.common import CLIError, check_out_dir, fail, tyro_parse, versions
+import tyro
+
+from mbd.cli.common import (
+    CLIError,
+    check_out_dir,
+    check_parallel,
+    fail,
+    is_main_process,
+    tyro_parse,
+    versions,
+)
+from mbd.parallel import ParallelConfig
 
 SUMMARY = "benchmark tasks x methods x seeds (resumable runs.jsonl); then mbd report"
 
@@ -46,6 +57,10 @@ class BenchOptions:
     """write DIR/table.md, table.csv and curves.png at the end"""
     quiet: bool = False
     """no progress display"""
+    parallel: Annotated[ParallelConfig, tyro.conf.OmitArgPrefixes] = dataclasses.field(
+        default_factory=ParallelConfig
+    )
+    """where every method's samples are evaluated"""
 
 
 def _budget_dict(opts: BenchOptions) -> dict:
@@ -82,6 +97,7 @@ def parse(argv: list[str]) -> BenchOptions:
         raise CLIError("--rl-timesteps", f"must be an integer >= 1 (got {opts.rl_timesteps})")
     if not opts.tasks:
         raise CLIError("--tasks", "give at least one task (see `mbd tasks`)")
+    check_parallel(opts.parallel)
     if not opts.methods:
         raise CLIError("--methods", f"give at least one of {', '.join(known_methods())}")
     if not opts.seeds or any(s < 0 for s in opts.seeds):
@@ -140,11 +156,23 @@ def parse(argv: list[str]) -> BenchOptions:
     return dataclasses.replace(opts, out=out)
 
 
+def _process_count() -> int:
+    import jax
+
+    return jax.process_count()
+
+
 def run(argv: list[str]) -> int:
     """Entry point of ``mbd bench``; returns the exit code."""
     prog = "mbd bench"
     try:
         opts = parse(argv)
+        if not is_main_process() or _process_count() > 1:
+            raise CLIError(
+                "JAX_COORDINATOR_ADDRESS",
+                "mbd bench writes one runs.jsonl and runs on one host; spread a sweep's "
+                "samples over this host's devices with --devices (plan and mpc run on many)",
+            )
     except CLIError as e:
         return fail(prog, e)
     from rich.console import Console
@@ -225,6 +253,7 @@ def run(argv: list[str]) -> int:
                 on_start=on_start,
                 on_done=on_done,
                 batch={"auto": None, "on": True, "off": False}[opts.batch],
+                parallel=opts.parallel,
             )
     except SolveTooLarge as e:  # the finished runs are kept in runs.jsonl
         return fail("mbd bench", CLIError("--num-samples", str(e)))

@@ -123,6 +123,29 @@ def check_task_options(
         )
 
 
+def check_parallel(parallel: Any) -> None:
+    """Checks ``--devices`` and ``--chunk`` (a :class:`mbd.parallel.ParallelConfig`).
+
+    Raises:
+        CLIError: naming the option (a bad value, more devices than exist).
+    """
+    from mbd.parallel import validate_parallel
+    from mbd.solver import ConfigError
+
+    try:
+        validate_parallel(parallel)
+    except ConfigError as e:
+        raise CLIError(flag(e.field), e.message) from None
+
+
+def is_main_process() -> bool:
+    """False in the processes other than process 0 of a jax.distributed run: those run
+    the same solve but write nothing."""
+    import jax
+
+    return jax.process_index() == 0
+
+
 def fail(prog: str, err: Exception) -> int:
     """Prints ``prog: error: ...`` on one line to stderr and returns exit code 2."""
     text = " ".join(str(err).split())

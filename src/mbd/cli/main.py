@@ -47,6 +47,46 @@ def _take_cache_option(argv: list[str]) -> tuple[list[str], str | None]:
     return rest, value
 
 
+def _devices_option(argv: list[str]) -> int | None:
+    """The value of ``--devices N`` in argv, if it is an integer (checked later)."""
+    for i, a in enumerate(argv):
+        text = a.split("=", 1)[1] if a.startswith("--devices=") else None
+        if a == "--devices" and i + 1 < len(argv):
+            text = argv[i + 1]
+        if text is not None:
+            try:
+                return int(text)
+            except ValueError:
+                return None
+    return None
+
+
+def _prepare_jax(argv: list[str]) -> None:
+    """Before JAX starts: virtual CPU devices for ``--devices N``, and jax.distributed
+    when ``JAX_COORDINATOR_ADDRESS`` names a coordinator (see :mod:`mbd.parallel`).
+
+    On a CPU, XLA makes one device that already uses every core; ``--devices N`` there
+    splits it into N (which shows the sharding's overhead rather than a speed-up). A GPU
+    machine is unaffected: its devices are the GPUs.
+    """
+    import jax
+
+    from mbd.parallel import initialize_distributed
+
+    n = _devices_option(argv)
+    if (
+        n is not None
+        and n > 1
+        and "host_platform_device_count" not in os.environ.get("XLA_FLAGS", "")
+    ):
+        try:
+            jax.config.update("jax_num_cpu_devices", n)
+        except RuntimeError:  # JAX already started in this process (an in-process call)
+            pass
+    if not jax.distributed.is_initialized():
+        initialize_distributed()
+
+
 def _usage() -> str:
     import mbd
 
@@ -103,6 +143,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     if name in COMPILING and not any(a in ("-h", "--help") for a in argv[1:]):
         from mbd.compile import enable_persistent_cache, resolve_cache_dir
+
+        try:
+            _prepare_jax(argv[1:])
+        except ValueError as e:
+            return fail("mbd", CLIError("JAX_COORDINATOR_ADDRESS", str(e)))
 
         wanted = resolve_cache_dir(cache_option)
         if wanted is not None and enable_persistent_cache(wanted) is None:

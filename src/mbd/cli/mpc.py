@@ -10,20 +10,25 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+import tyro
 
 from mbd.cli.common import (
     CLIError,
     atomic_out_dir,
     check_out_dir,
+    check_parallel,
     check_task_options,
     fail,
     flag,
+    is_main_process,
     leading_name,
     refuse_absent,
     tyro_parse,
     write_json,
 )
+from mbd.parallel import ParallelConfig
 from mbd.tasks import get_task, list_tasks
 
 SUMMARY = "run a task in closed loop with receding-horizon MBD (or a baseline)"
@@ -71,6 +76,10 @@ class MPCOptions:
     """output folder; None writes to runs/mpc-TASK-METHOD-sSEED"""
     quiet: bool = False
     """no progress display"""
+    parallel: Annotated[ParallelConfig, tyro.conf.OmitArgPrefixes] = dataclasses.field(
+        default_factory=ParallelConfig
+    )
+    """where each step's samples are evaluated"""
 
 
 def _usage() -> str:
@@ -115,6 +124,7 @@ def _check(opts: MPCOptions, task) -> None:
     if not opts.mismatch > -1:
         raise CLIError("--mismatch", f"must be > -1 (got {opts.mismatch})")
     check_task_options(task, opts.seed, opts.horizon, opts.knots, opts.backend)
+    check_parallel(opts.parallel)
     if opts.demo and opts.method not in ("mbd", "dial"):
         raise CLIError("--demo", f"only the MBD methods use a demonstration (got {opts.method})")
     configs(opts)
@@ -182,7 +192,7 @@ def run(argv: list[str]) -> int:
             problem = dataclasses.replace(problem, knots=opts.knots, spline=opts.spline)
         plant_params = _plant_params(problem, opts.mismatch)
         config, mpc = configs(opts)
-        controller = make_controller(problem, opts.method, config, mpc)
+        controller = make_controller(problem, opts.method, config, mpc, opts.parallel)
     except MissingExtraError as e:
         return fail(prog, CLIError("TASK", f"{name}: {e}"))
     except CLIError as e:
@@ -202,6 +212,8 @@ def run(argv: list[str]) -> int:
             plant_params=plant_params,
             on_step=on_step,
         )
+    if not is_main_process():  # jax.distributed: process 0 writes the results
+        return 0
     res = jax.tree_util.tree_map(np.asarray, timed.result)
     times = timed.step_seconds
     summary = {

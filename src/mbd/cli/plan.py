@@ -19,14 +19,17 @@ from mbd.cli.common import (
     CLIError,
     atomic_out_dir,
     check_out_dir,
+    check_parallel,
     check_task_options,
     fail,
     flag,
+    is_main_process,
     leading_name,
     refuse_absent,
     tyro_parse,
     write_json,
 )
+from mbd.parallel import ParallelConfig
 from mbd.solver import ConfigError, MBDConfig, deferred_validation, validate_config
 from mbd.tasks import get_task, list_tasks
 
@@ -61,6 +64,10 @@ class PlanOptions:
         default_factory=MBDConfig
     )
     """solver hyper-parameters"""
+    parallel: Annotated[ParallelConfig, tyro.conf.OmitArgPrefixes] = dataclasses.field(
+        default_factory=ParallelConfig
+    )
+    """where the samples are evaluated"""
 
 
 def _usage() -> str:
@@ -108,6 +115,7 @@ def parse(argv: list[str]) -> tuple[str, PlanOptions]:
     except ConfigError as e:
         raise CLIError(flag(e.field), e.message) from None
     check_task_options(task, opts.seed, opts.horizon, opts.knots, opts.backend)
+    check_parallel(opts.parallel)
     if opts.out is None:
         out = Path("runs") / f"{name}{'-demo' if opts.demo else ''}-s{opts.seed}"
         opts = dataclasses.replace(opts, out=out)
@@ -178,6 +186,7 @@ def run(argv: list[str]) -> int:
                 },
                 knots=opts.knots,
                 spline=opts.spline,
+                parallel=opts.parallel,
             )
     except MissingExtraError as e:
         return fail(prog, CLIError("TASK", f"{name}: {e}"))
@@ -185,6 +194,8 @@ def run(argv: list[str]) -> int:
         return fail(prog, CLIError("--num-samples", str(e)))
     from mbd.cli.common import versions
 
+    if not is_main_process():  # jax.distributed: process 0 writes the results
+        return 0
     summary = dict(outcome.summary)
     summary["versions"] = versions()
     res = outcome.result
