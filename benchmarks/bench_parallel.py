@@ -6,8 +6,9 @@
 ``devices``: one subprocess per device count, each started with
 ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` and solving with the samples
 sharded over its N devices (``ParallelConfig(devices=N)``): compile time and the median
-solve time of ``--rounds`` solves. On a 2-core CPU the N devices share the same two cores,
-so this measures the sharding's overhead, not a speed-up.
+solve time of ``--rounds`` solves. On a CPU the N devices share the machine's cores: XLA
+runs one device's rollout scan mostly on one thread, so up to one device per core is a
+speed-up, and more is overhead.
 
 ``memory``: XLA's memory analysis of the compiled solve (arguments + outputs +
 temporaries, :func:`mbd.compile.program_bytes`) at two sample counts, with and without

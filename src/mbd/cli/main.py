@@ -65,9 +65,10 @@ def _prepare_jax(argv: list[str]) -> None:
     """Before JAX starts: virtual CPU devices for ``--devices N``, and jax.distributed
     when ``JAX_COORDINATOR_ADDRESS`` names a coordinator (see :mod:`mbd.parallel`).
 
-    On a CPU, XLA makes one device that already uses every core; ``--devices N`` there
-    splits it into N (which shows the sharding's overhead rather than a speed-up). A GPU
-    machine is unaffected: its devices are the GPUs.
+    On a CPU, XLA makes one device, which runs a rollout scan mostly on one thread;
+    ``--devices N`` there makes N devices, whose shares of the samples run side by side
+    (one per core is the useful number). A GPU machine is unaffected: its devices are the
+    GPUs.
     """
     import jax
 

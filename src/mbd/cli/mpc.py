@@ -183,7 +183,7 @@ def run(argv: list[str]) -> int:
     from mbd.sim import MissingExtraError
 
     task = get_task(name)
-    console = Console(stderr=True, quiet=opts.quiet)
+    console = Console(stderr=True, quiet=opts.quiet or not is_main_process())
     options = {"backend": opts.backend or next(iter(task.backends), None)}
     options = {k: v for k, v in options.items() if v is not None}
     try:

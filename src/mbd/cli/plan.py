@@ -148,7 +148,7 @@ def run(argv: list[str]) -> int:
     from mbd.runner import plan_task
 
     task = get_task(name)
-    console = Console(stderr=True, quiet=opts.quiet)
+    console = Console(stderr=True, quiet=opts.quiet or not is_main_process())
     cfg = opts.solver
     progress = Progress(
         TextColumn("{task.description}"),
@@ -157,7 +157,7 @@ def run(argv: list[str]) -> int:
         TextColumn("reward {task.fields[reward]}"),
         console=console,
         transient=False,
-        disable=opts.quiet,
+        disable=console.quiet,
     )
     bar = progress.add_task(f"compiling {name}", total=cfg.num_updates, reward="-")
 
