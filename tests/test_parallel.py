@@ -1,8 +1,9 @@
 """Scale-out (mbd.parallel): chunks, sample sharding over devices, many hosts, memory.
 
 Sharding needs several devices, which JAX fixes when it starts, so those checks run in
-a subprocess with four virtual CPU devices (``jax_num_cpu_devices``); the two-host
-check starts two processes that meet over loopback.
+a subprocess with four virtual CPU devices
+(``XLA_FLAGS=--xla_force_host_platform_device_count=4``); the two-host check starts two
+processes that meet over loopback.
 """
 
 from __future__ import annotations
@@ -46,13 +47,12 @@ def _env(**extra: str) -> dict[str, str]:
 
 def _run_script(code: str, devices: int, timeout: int = 300) -> dict:
     """Runs ``code`` with ``devices`` virtual CPU devices; it prints one JSON line last."""
-    prelude = f"import jax\njax.config.update('jax_num_cpu_devices', {devices})\n"
     proc = subprocess.run(
-        [sys.executable, "-c", prelude + textwrap.dedent(code)],
+        [sys.executable, "-c", textwrap.dedent(code)],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=_env(),
+        env=_env(XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}"),
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
