@@ -7,6 +7,7 @@ the traces into a table of mean and spread of the best value, and wall time apar
 from __future__ import annotations
 
 import dataclasses
+import math
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -71,6 +72,146 @@ def run_bench(
                     if on_run is not None:
                         on_run(run)
     return runs
+
+
+TARGETS: tuple[float, ...] = tuple(10.0**-k for k in range(1, 9))
+"""Target precisions f - f* of the fixed-target report: 1e-1 .. 1e-8."""
+
+
+def hitting_evaluations(trace: Trace, target: float, best_value: float = 0.0) -> float:
+    """Evaluations after which a run's best value first came within ``target`` of the
+    optimum ``best_value`` (its final recommendation counts at its last evaluation);
+    ``inf`` when it never did.
+
+    Args:
+        trace: the run.
+        target: precision t > 0.
+        best_value: f*, the optimum's value.
+
+    Returns:
+        An evaluation count, or ``math.inf``.
+    """
+    gap = np.asarray(trace.best, np.float64) - best_value
+    hit = np.nonzero(gap <= target)[0]
+    if hit.size:
+        return float(trace.evaluations[hit[0]])
+    if trace.final_value - best_value <= target:
+        return float(trace.num_evaluations)
+    return math.inf
+
+
+def fixed_target_rows(
+    runs: Sequence[BenchRun], targets: Sequence[float] = TARGETS
+) -> list[dict[str, Any]]:
+    """Per (function, dim, method) and target: the runs that reached it and their aRT.
+
+    Args:
+        runs: bench runs of test functions (optimum value 0).
+        targets: precisions.
+
+    Returns:
+        Rows with ``function``, ``dim``, ``method``, ``seeds``, and per target
+        ``hits`` (runs that reached it) and ``art`` (average runtime in evaluations,
+        ``inf`` when no run did).
+    """
+    rows = []
+    order = {m: i for i, m in enumerate(METHODS)}
+    keys = sorted(
+        {(r.function, r.dim, r.method) for r in runs},
+        key=lambda k: (k[0], k[1], order.get(k[2], 99)),
+    )
+    for fn, d, m in keys:
+        sel = [r.trace for r in runs if (r.function, r.dim, r.method) == (fn, d, m)]
+        per_target = []
+        for t in targets:
+            times = [hitting_evaluations(tr, t) for tr in sel]
+            hits = sum(1 for x in times if math.isfinite(x))
+            spent = sum(
+                x if math.isfinite(x) else tr.num_evaluations
+                for x, tr in zip(times, sel, strict=True)
+            )
+            per_target.append(
+                {"target": t, "hits": hits, "art": spent / hits if hits else math.inf}
+            )
+        rows.append(
+            {"function": fn, "dim": d, "method": m, "seeds": len(sel), "targets": per_target}
+        )
+    return rows
+
+
+def fixed_target_table(rows: Sequence[dict[str, Any]]) -> str:
+    """The fixed-target rows as Markdown: aRT in evaluations (hits/runs where not all)."""
+    if not rows:
+        return ""
+    targets = [t["target"] for t in rows[0]["targets"]]
+    head = " | ".join(f"{t:.0e}" for t in targets)
+    lines = [
+        f"| function | dim | method | {head} |",
+        "|---|---|---|" + "---|" * len(targets),
+    ]
+    for r in rows:
+        cells = []
+        for t in r["targets"]:
+            if t["hits"] == 0:
+                cells.append("-")
+                continue
+            cell = f"{t['art']:.3g}"
+            if t["hits"] < r["seeds"]:
+                cell += f" ({t['hits']}/{r['seeds']})"
+            cells.append(cell)
+        lines.append(
+            f"| {r['function']} | {r['dim']} | {r['method']} | " + " | ".join(cells) + " |"
+        )
+    return "\n".join(lines)
+
+
+def ecdf(runs: Sequence[BenchRun], method: str, dim: int, targets: Sequence[float] = TARGETS):
+    """The runtime ECDF of one method at one dimension, over functions, seeds and targets.
+
+    Returns:
+        (sorted finite runtimes in evaluations, number of (run, target) pairs): the
+        share reached by ``x`` evaluations is ``searchsorted(times, x, 'right') / pairs``.
+    """
+    sel = [r.trace for r in runs if r.method == method and r.dim == dim]
+    times = [hitting_evaluations(tr, t) for tr in sel for t in targets]
+    finite = np.sort([x for x in times if math.isfinite(x)])
+    return finite, len(times)
+
+
+def plot_ecdf(runs: Sequence[BenchRun], dim: int, path: str | Path) -> None:
+    """Runtime ECDFs of every method at ``dim`` (all functions, seeds and targets).
+
+    Args:
+        runs: bench runs.
+        dim: the dimension drawn.
+        path: PNG file to write.
+    """
+    from mbd.plotting import _pyplot
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.6, 4.2))
+    budget = max(r.trace.num_evaluations for r in runs if r.dim == dim)
+    functions = sorted({r.function for r in runs if r.dim == dim})
+    for m in METHODS:
+        if not any(r.method == m and r.dim == dim for r in runs):
+            continue
+        times, pairs = ecdf(runs, m, dim)
+        xs = np.concatenate([[1.0], times, [budget]])
+        ys = np.concatenate([[0.0], np.arange(1, len(times) + 1) / pairs, [len(times) / pairs]])
+        ax.step(xs, ys, where="post", label=m, lw=1.6)
+    ax.set_xscale("log")
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("function evaluations")
+    ax.set_ylabel("share of (function, seed, target) reached")
+    ax.set_title(
+        f"d = {dim}: targets 1e-1 .. 1e-8 above the optimum, {len(functions)} function(s)",
+        fontsize=10,
+    )
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def summarize(runs: Sequence[BenchRun]) -> list[dict[str, Any]]:

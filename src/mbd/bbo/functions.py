@@ -9,6 +9,10 @@ By default the optimum is moved (``shift``) to a random point of the middle half
 domain, drawn from the seed, as COCO/BBOB does: with the textbook functions the optimum of
 Rastrigin and the sphere is the centre of the box, which is also where MBD, CMA-ES and
 SNES start, so an unshifted benchmark rewards the starting point rather than the search.
+The ill-conditioned functions (ellipsoid, discus, bent cigar, sharp ridge, different
+powers) and the rotated Rosenbrock and Rastrigin are also turned by a random rotation per
+seed about their optimum, so that no method gains from the box's axes; Schwefel, whose
+optimum sits near a corner of its box, gets a random sign per coordinate instead.
 """
 
 from __future__ import annotations
@@ -68,6 +72,48 @@ def sphere(y: Array) -> Array:
     return jnp.sum(y**2)
 
 
+def _ramp(d: int) -> Array:
+    """(i - 1) / (d - 1) for i = 1 .. d (0 for d = 1), shape (d,)."""
+    return jnp.arange(d, dtype=jnp.float32) / max(d - 1, 1)
+
+
+def ellipsoid(y: Array) -> Array:
+    """Ellipsoid (BBOB f2/f10): sum 10^(6 (i-1)/(d-1)) y_i^2, condition 10^6; 0 at y = 0.
+    y: (d,) -> scalar."""
+    return jnp.sum(10.0 ** (6.0 * _ramp(y.shape[-1])) * y**2)
+
+
+def discus(y: Array) -> Array:
+    """Discus (BBOB f11): 10^6 y_1^2 + sum_{i>1} y_i^2; one short axis. y: (d,) -> scalar."""
+    return 1e6 * y[0] ** 2 + jnp.sum(y[1:] ** 2)
+
+
+def bent_cigar(y: Array) -> Array:
+    """Bent cigar (BBOB f12, without its asymmetry): y_1^2 + 10^6 sum_{i>1} y_i^2; one long
+    axis. y: (d,) -> scalar."""
+    return y[0] ** 2 + 1e6 * jnp.sum(y[1:] ** 2)
+
+
+def sharp_ridge(y: Array) -> Array:
+    """Sharp ridge (BBOB f13): y_1^2 + 100 sqrt(sum_{i>1} y_i^2); non-smooth on the ridge.
+    y: (d,) -> scalar."""
+    return y[0] ** 2 + 100.0 * jnp.sqrt(jnp.sum(y[1:] ** 2) + 1e-30)
+
+
+def different_powers(y: Array) -> Array:
+    """Different powers (BBOB f14): sqrt(sum |y_i|^(2 + 4 (i-1)/(d-1))); 0 at y = 0.
+    y: (d,) -> scalar."""
+    return jnp.sqrt(jnp.sum(jnp.abs(y) ** (2.0 + 4.0 * _ramp(y.shape[-1]))) + 1e-30)
+
+
+def schwefel(y: Array) -> Array:
+    """Schwefel (1981): sum_i (418.9829 - y_i sin(sqrt|y_i|)) on [-500, 500]^d; its minimum,
+    ~0, at y_i = 420.9687, far from the next best minima. In float32 each term carries an
+    error of ~3e-5 (a difference of two numbers near 419), so values below ~1e-4 d are
+    rounding. y: (d,) -> scalar."""
+    return jnp.sum(418.9828872724 - y * jnp.sin(jnp.sqrt(jnp.abs(y))))
+
+
 @dataclasses.dataclass(frozen=True)
 class TestFunction:
     """A registered test function (minimized).
@@ -79,6 +125,11 @@ class TestFunction:
         high: upper bound of the domain.
         optimum: coordinate of the minimizer (every coordinate equal), where f = 0.
         summary: one line for listings.
+        rotated: :func:`make_test_problem` turns the function by a random rotation per
+            seed about its optimum (f(R (y - y*) + x*)), so its axes are not the box's.
+        mirrored: the shift is a random sign per coordinate (f(s * y), s in {-1, 1}^d)
+            instead of a translation, for a function defined only on its box whose
+            optimum is off-centre already (Schwefel).
     """
 
     __test__ = False  # not a pytest class
@@ -89,6 +140,8 @@ class TestFunction:
     high: float
     optimum: float
     summary: str
+    rotated: bool = False
+    mirrored: bool = False
 
 
 FUNCTIONS: dict[str, TestFunction] = {
@@ -99,6 +152,28 @@ FUNCTIONS: dict[str, TestFunction] = {
         TestFunction("levy", levy, -5.0, 5.0, 1.0, "Levy, [-5, 5]^d, rugged"),
         TestFunction("rosenbrock", rosenbrock, -5.0, 5.0, 1.0, "Rosenbrock, [-5, 5]^d, valley"),
         TestFunction("sphere", sphere, -5.0, 5.0, 0.0, "sphere, [-5, 5]^d, convex"),
+        # Ill-conditioned and rotated (BBOB-style; condition 10^6 where it applies).
+        *(
+            TestFunction(name, fn, -5.0, 5.0, opt, f"{label}, [-5, 5]^d, rotated{more}", True)
+            for name, fn, opt, label, more in (
+                ("ellipsoid", ellipsoid, 0.0, "ellipsoid", ", condition 1e6"),
+                ("discus", discus, 0.0, "discus", ", one short axis"),
+                ("bent_cigar", bent_cigar, 0.0, "bent cigar", ", one long axis"),
+                ("rosenbrock_rotated", rosenbrock, 1.0, "Rosenbrock", ""),
+                ("sharp_ridge", sharp_ridge, 0.0, "sharp ridge", ", non-smooth"),
+                ("different_powers", different_powers, 0.0, "different powers", ""),
+                ("rastrigin_rotated", rastrigin, 0.0, "Rastrigin", ", 10^d minima"),
+            )
+        ),
+        TestFunction(
+            "schwefel",
+            schwefel,
+            -500.0,
+            500.0,
+            420.9687,
+            "Schwefel, [-500, 500]^d, deceptive",
+            mirrored=True,
+        ),
     )
 }
 
@@ -161,6 +236,20 @@ class BBOProblem:
         return jax.jit(jax.vmap(lambda z: f(self.decode(z))))
 
 
+def random_rotation(dim: int, seed: int) -> np.ndarray:
+    """A random rotation of R^d (Haar-distributed, determinant +1), fixed by ``seed``.
+
+    Returns:
+        float32 (d, d) orthogonal matrix.
+    """
+    rng = np.random.default_rng([seed, 104729])
+    q, r = np.linalg.qr(rng.standard_normal((dim, dim)))
+    q = q * np.sign(np.diag(r))  # the sign fix makes Q Haar-distributed
+    if np.linalg.det(q) < 0:
+        q[:, 0] = -q[:, 0]
+    return q.astype(np.float32)
+
+
 def make_test_problem(name: str, dim: int, shift: bool = True, seed: int = 0) -> BBOProblem:
     """Builds a registered test function as a :class:`BBOProblem`.
 
@@ -169,7 +258,8 @@ def make_test_problem(name: str, dim: int, shift: bool = True, seed: int = 0) ->
         dim: dimension d >= 1.
         shift: move the optimum to a random point of the middle half of the domain
             (drawn from ``seed``); else the textbook optimum.
-        seed: seed of the shift.
+        seed: seed of the shift and, for the rotated functions, of the rotation
+            (:func:`random_rotation`) about the optimum.
 
     Returns:
         The problem; ``optimum`` is where the value is 0.
@@ -181,17 +271,39 @@ def make_test_problem(name: str, dim: int, shift: bool = True, seed: int = 0) ->
     d = _check_dim(dim)
     low = np.full(d, spec.low, np.float32)
     high = np.full(d, spec.high, np.float32)
+    textbook = np.full(d, spec.optimum, np.float32)
+    if shift and spec.mirrored:
+        sign = np.where(np.random.default_rng([seed, 7919]).random(d) < 0.5, -1.0, 1.0)
+        sign = sign.astype(np.float32)
+        flip = jnp.asarray(sign)
+        return BBOProblem(
+            name=f"{name}-{d}d",
+            dim=d,
+            minimize=lambda y: spec.fn(flip * y),
+            low=low,
+            high=high,
+            optimum=sign * textbook,
+            best_value=0.0,
+        )
     if shift:
         rng = np.random.default_rng([seed, 7919])
         width = spec.high - spec.low
-        where = rng.uniform(spec.low + 0.25 * width, spec.high - 0.25 * width, d)
-        offset = jnp.asarray(where - spec.optimum, jnp.float32)
-        optimum = where.astype(np.float32)
+        optimum = rng.uniform(spec.low + 0.25 * width, spec.high - 0.25 * width, d)
+        optimum = optimum.astype(np.float32)
+    else:
+        optimum = textbook
+    at = jnp.asarray(optimum)
+    to = jnp.asarray(textbook)
+    if spec.rotated:
+        rot = jnp.asarray(random_rotation(d, seed))
 
         def minimize(y):
-            return spec.fn(y - offset)
+            return spec.fn(rot @ (y - at) + to)
+    elif shift:
+
+        def minimize(y):
+            return spec.fn(y - at + to)
     else:
-        optimum = np.full(d, spec.optimum, np.float32)
         minimize = spec.fn
     return BBOProblem(
         name=f"{name}-{d}d",

@@ -1,8 +1,11 @@
 """``mbd bbo-bench [options]``: MBD against other zeroth-order optimizers at equal budgets.
 
-Writes ``DIR/results.json`` (every run's convergence trace and the summary rows),
-``DIR/table.md`` and one ``DIR/FUNCTION-DIMd.png`` per function and dimension (best value
-against evaluations, mean over seeds with a min..max band).
+Writes ``DIR/results.json`` (every run's convergence trace, the summary rows and the
+fixed-target rows), ``DIR/table.md`` (best values), ``DIR/targets.md`` (average runtime
+to reach 1e-1 .. 1e-8 above the optimum), one ``DIR/FUNCTION-DIMd.png`` per function and
+dimension (best value against evaluations, mean over seeds with a min..max band) and one
+``DIR/ecdf-DIMd.png`` per dimension (the share of function x seed x target reached
+against evaluations).
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ class BenchOptions:
     """Options of ``mbd bbo-bench``."""
 
     functions: tuple[str, ...] = ("ackley", "rastrigin")
-    """test functions (ackley, rastrigin, levy, rosenbrock, sphere)"""
+    """test functions: ackley, rastrigin, levy, rosenbrock, sphere, and the rotated ones
+    ellipsoid, discus, bent_cigar, rosenbrock_rotated, sharp_ridge, different_powers,
+    rastrigin_rotated, and schwefel"""
     dims: tuple[int, ...] = (200, 400, 800)
     """dimensions"""
     methods: tuple[str, ...] = ("mbd", "cma", "evosax-cma", "evosax-snes", "shiwa", "random")
@@ -105,7 +110,15 @@ def run(argv: list[str]) -> int:
         opts, methods = parse(argv)
     except CLIError as e:
         return fail(prog, e)
-    from mbd.bbo.bench import markdown_table, plot_bench, run_bench, summarize
+    from mbd.bbo.bench import (
+        fixed_target_rows,
+        fixed_target_table,
+        markdown_table,
+        plot_bench,
+        plot_ecdf,
+        run_bench,
+        summarize,
+    )
     from mbd.cli.common import versions
 
     t0 = time.perf_counter()
@@ -133,6 +146,7 @@ def run(argv: list[str]) -> int:
     )
     rows = summarize(runs)
     table = markdown_table(rows)
+    targets = fixed_target_rows(runs)
     with atomic_out_dir(opts.out) as tmp:
         write_json(
             tmp / "results.json",
@@ -145,6 +159,7 @@ def run(argv: list[str]) -> int:
                 "methods": methods,
                 "total_seconds": time.perf_counter() - t0,
                 "summary": rows,
+                "fixed_targets": targets,
                 "runs": [
                     {
                         "function": r.function,
@@ -164,9 +179,17 @@ def run(argv: list[str]) -> int:
             },
         )
         (tmp / "table.md").write_text(table + "\n")
+        (tmp / "targets.md").write_text(
+            "Average runtime (evaluations) to reach each precision above the optimum; "
+            "(hits/runs) where not every run did, - where none did.\n\n"
+            + fixed_target_table(targets)
+            + "\n"
+        )
         for f in opts.functions:
             for d in opts.dims:
                 plot_bench(runs, f, d, tmp / f"{f}-{d}d.png")
+        for d in opts.dims:
+            plot_ecdf(runs, d, tmp / f"ecdf-{d}d.png")
     print(table)
     print(
         f"mbd bbo-bench: {len(runs)} runs in {time.perf_counter() - t0:.0f}s -> {opts.out}",

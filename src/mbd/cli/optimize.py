@@ -65,7 +65,7 @@ def _usage() -> str:
         "",
         "functions:",
     ]
-    lines += [f"  {f.name:<12} {f.summary}" for f in FUNCTIONS.values()]
+    lines += [f"  {f.name:<18} {f.summary}" for f in FUNCTIONS.values()]
     return "\n".join(lines)
 
 
