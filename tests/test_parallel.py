@@ -217,6 +217,10 @@ def test_cli_parallel_options(capsys, tmp_path):
     )
     assert main(["mpc", "pendulum", "--devices", "-2"]) == 2
     assert "mbd mpc: error: --devices: must be an integer >= 0 (got -2)" in capsys.readouterr().err
+    assert main(["plan", "car2d", "--noise-shape", "full", "--chunk", "10"]) == 2
+    assert "mbd plan: error: --chunk: --noise-shape full needs the whole batch" in (
+        capsys.readouterr().err
+    )
     out = tmp_path / "p"
     args = ["plan", "pendulum", "--num-samples", "16", "--num-steps", "5", "--chunk", "5"]
     assert main([*args, "--quiet", "--out", str(out)]) == 0

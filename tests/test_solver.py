@@ -352,3 +352,66 @@ def test_problem_errors():
         mbd.Demo(reference=np.zeros((4, 2)), scale=0.0, reward=0.0)
     with pytest.raises(TypeError, match="Problem or an Objective"):
         make_solver("not a problem")
+
+
+# ---------------------------------------------------------------------------------------
+# Shaped noise (noise_shape)
+# ---------------------------------------------------------------------------------------
+
+
+def test_shape_update_by_hand():
+    from mbd.solver import shape_update
+
+    # Two samples, weights 3/4 and 1/4, deviations (2, 0) and (0, 4) in D = 2:
+    # diag(C) = (3, 4), tr = 7; normalized to mean 1: (6/7, 8/7); rate 0.5 from S = I.
+    dev = jnp.array([[2.0, 0.0], [0.0, 4.0]])
+    w = jnp.array([0.75, 0.25])
+    diag = shape_update("diagonal", jnp.ones(2), dev, w, jnp.float32(0.5))
+    np.testing.assert_allclose(np.asarray(diag), [0.5 + 3 / 7, 0.5 + 4 / 7], rtol=1e-6)
+    chol = shape_update("full", jnp.eye(2), dev, w, jnp.float32(0.5))
+    s = np.asarray(chol @ chol.T)
+    np.testing.assert_allclose(s, np.diag([0.5 + 3 / 7, 0.5 + 4 / 7]) + 1e-6 * np.eye(2), rtol=1e-5)
+    # No spread (all weight on one sample at the mean): S is kept.
+    same = shape_update("full", jnp.eye(2), jnp.zeros((2, 2)), w, jnp.float32(0.5))
+    np.testing.assert_array_equal(np.asarray(same), np.eye(2))
+
+
+def test_shaped_noise_has_the_learned_covariance():
+    from mbd.solver import apply_shape
+
+    l_factor = jnp.array([[2.0, 0.0], [1.0, 0.5]])
+    eps = jax.random.normal(jax.random.key(0), (200_000, 1, 2))
+    x = np.asarray(apply_shape("full", l_factor, eps)).reshape(-1, 2)
+    np.testing.assert_allclose(np.cov(x.T), np.asarray(l_factor @ l_factor.T), atol=0.03)
+    d = np.asarray(apply_shape("diagonal", jnp.array([4.0, 0.25]), eps)).reshape(-1, 2)
+    np.testing.assert_allclose(d.std(axis=0), [2.0, 0.5], rtol=0.01)
+
+
+def test_full_shaped_noise_helps_on_a_rotated_ellipsoid():
+    # Rotated ellipsoid (condition 1e6), d = 10, 20 x 500 evaluations, 3 seeds: measured
+    # median best values 8,908 (isotropic) and 56 (full).
+    import dataclasses as dc
+
+    from mbd.bbo import make_test_problem, minimize
+    from mbd.bbo.compare import mbd_config
+
+    best = {}
+    for shape in ("isotropic", "full"):
+        cfg = dc.replace(mbd_config(10_000, 20), noise_shape=shape)
+        best[shape] = [
+            minimize(make_test_problem("ellipsoid", 10, seed=s), cfg, s).best_value
+            for s in range(3)
+        ]
+    assert max(best["full"]) * 10 < min(best["isotropic"]), best
+
+
+def test_shaped_noise_options_are_checked():
+    with pytest.raises(ConfigError, match="noise_shape: must be one of isotropic"):
+        MBDConfig(noise_shape="round")
+    with pytest.raises(ConfigError, match=r"shape_rate: must be None or in \(0, 1\]"):
+        MBDConfig(shape_rate=0.0)
+    with pytest.raises(ConfigError, match="shaped noise needs the reference reading"):
+        MBDConfig(noise_shape="diagonal", reading="paper")
+    obj = mbd.Objective(fn=lambda y: -jnp.sum(y**2), shape=(3000,), low=-1.0, high=1.0)
+    with pytest.raises(ValueError, match="learns a 3000 x 3000 covariance"):
+        make_solver(obj, MBDConfig(num_samples=8, noise_shape="full"))

@@ -67,6 +67,11 @@ Normalization = Literal["zscore", "none"]
 NORMALIZATIONS: tuple[str, ...] = ("zscore", "none")
 InitName = Literal["auto", "zeros", "random"]
 INITS: tuple[str, ...] = ("auto", "zeros", "random")
+NoiseShape = Literal["isotropic", "diagonal", "full"]
+NOISE_SHAPES: tuple[str, ...] = ("isotropic", "diagonal", "full")
+FULL_SHAPE_MAX_DIM = 2048
+"""Largest decision dimension for ``noise_shape="full"`` (a D x D matrix and its
+Cholesky factor each update)."""
 
 
 class ConfigError(ValueError):
@@ -114,6 +119,12 @@ class MBDConfig:
         init: initial estimate: ``auto`` (zeros for reference, N(0, I) for paper),
             ``zeros``, or ``random``; ``solve(key, init)`` with an array overrides it.
         keep_iterates: also return the estimate after every diffusion step (for plots).
+        noise_shape: the shape of the sampling noise: ``isotropic`` (the paper's), or a
+            covariance S learned from the weighted samples, ``diagonal`` or ``full``
+            (see :func:`shape_update`); the schedule still sets its size.
+        shape_rate: how fast S follows the weighted samples, in (0, 1]; None: the
+            effective sample size over the dimension (diagonal) or its square (full),
+            at most 0.5.
     """
 
     num_samples: int = 2048
@@ -126,6 +137,8 @@ class MBDConfig:
     normalize: Normalization = "zscore"
     init: InitName = "auto"
     keep_iterates: bool = False
+    noise_shape: NoiseShape = "isotropic"
+    shape_rate: float | None = None
 
     def __post_init__(self) -> None:
         if _VALIDATE.get():
@@ -171,6 +184,20 @@ def validate_config(config: MBDConfig) -> None:
         )
     if config.init not in INITS:
         raise ConfigError("init", f"must be one of {', '.join(INITS)} (got {config.init})")
+    if config.noise_shape not in NOISE_SHAPES:
+        raise ConfigError(
+            "noise_shape",
+            f"must be one of {', '.join(NOISE_SHAPES)} (got {config.noise_shape})",
+        )
+    c = config.shape_rate
+    if c is not None and not (
+        isinstance(c, int | float) and not isinstance(c, bool) and math.isfinite(c) and 0 < c <= 1
+    ):
+        raise ConfigError("shape_rate", f"must be None or in (0, 1] (got {c})")
+    if config.noise_shape != "isotropic" and config.reading != "reference":
+        raise ConfigError(
+            "noise_shape", f"shaped noise needs the reference reading (got {config.reading})"
+        )
 
 
 # --------------------------------------------------------------------------------------
@@ -271,6 +298,82 @@ def compute_weights(
 
 
 # --------------------------------------------------------------------------------------
+# Shaped noise
+# --------------------------------------------------------------------------------------
+
+
+def shape_rate(kind: str, dim: int, ess: Array) -> Array:
+    """The default rate of :func:`shape_update`: CMA-ES's rank-mu learning rate
+    c_mu = 2 (m - 2 + 1/m) / ((D + 2)^2 + m) with m the effective sample size (Hansen,
+    "The CMA Evolution Strategy: A Tutorial", 2016), times (D + 2) / 3 for a diagonal as
+    in separable CMA-ES; at most 0.5."""
+    m = jnp.maximum(ess, 1.0)
+    c_mu = 2.0 * (m - 2.0 + 1.0 / m) / ((dim + 2.0) ** 2 + m)
+    if kind == "diagonal":
+        c_mu = c_mu * (dim + 2.0) / 3.0
+    return jnp.clip(c_mu, 0.0, 0.5)
+
+
+def shape_update(kind: str, shape: Array, deviations: Array, weights: Array, rate: Array) -> Array:
+    """One update of the learned noise shape S from a step's weighted samples.
+
+    MBD's forward process adds noise epsilon ~ N(0, I) (Eq. 3). With epsilon ~ N(0, S)
+    instead, for a fixed S, every step of the derivation holds with I replaced by S: the
+    samples of step i come from N(Ybar, (1 - alpha_bar_i) S) (reference reading) and the
+    Monte Carlo score estimate keeps its form, the weighted mean (Eq. 9b, 10c). The same
+    weighted samples also estimate the posterior's covariance,
+    C = sum_k w_k (Y_k - Ybar)(Y_k - Ybar)^T, which shows the directions in which the
+    reward still varies. S follows it at the given rate, normalized to a mean eigenvalue
+    of 1 so that the schedule keeps setting the noise's overall size:
+
+        S <- (1 - c) S + c C / (tr(C) / D).
+
+    Args:
+        kind: ``diagonal`` (``shape`` is diag(S), (D,)) or ``full`` (``shape`` is the
+            Cholesky factor L of S = L L^T, (D, D)).
+        shape: the current shape.
+        deviations: Y_k - Ybar of the samples, flattened, (B, D).
+        weights: their normalized weights w_k, (B,).
+        rate: c in [0, 1].
+
+    Returns:
+        The new shape, as ``shape`` (unchanged when the weighted spread is 0).
+    """
+    d = deviations.shape[-1]
+    if kind == "diagonal":
+        var = jnp.tensordot(weights, deviations**2, axes=1)  # diag(C), (D,)
+        tr = jnp.sum(var)
+        new = (1.0 - rate) * shape + rate * var * (d / jnp.maximum(tr, 1e-30))
+        return jnp.where(tr > 1e-20, new, shape)
+    cov = (deviations * weights[:, None]).T @ deviations  # C, (D, D)
+    tr = jnp.trace(cov)
+    s_new = (1.0 - rate) * shape @ shape.T + rate * cov * (d / jnp.maximum(tr, 1e-30))
+    s_new = 0.5 * (s_new + s_new.T) + 1e-6 * jnp.eye(d, dtype=s_new.dtype)
+    chol = jnp.linalg.cholesky(s_new)
+    ok = (tr > 1e-20) & jnp.all(jnp.isfinite(chol))
+    return jnp.where(ok, chol, shape)
+
+
+def initial_shape(kind: str, dim: int) -> Array | None:
+    """S = I for a shaped noise (its diagonal, or its Cholesky factor); None if isotropic."""
+    if kind == "diagonal":
+        return jnp.ones((dim,), jnp.float32)
+    if kind == "full":
+        return jnp.eye(dim, dtype=jnp.float32)
+    return None
+
+
+def apply_shape(kind: str, shape: Array | None, eps: Array) -> Array:
+    """epsilon ~ N(0, I) of shape (B, *s) -> N(0, S) noise of the same shape."""
+    if shape is None:
+        return eps
+    b = eps.shape[0]
+    flat = eps.reshape(b, -1)
+    out = flat * jnp.sqrt(shape) if kind == "diagonal" else flat @ shape.T
+    return out.reshape(eps.shape)
+
+
+# --------------------------------------------------------------------------------------
 # State, history, result
 # --------------------------------------------------------------------------------------
 
@@ -283,11 +386,14 @@ class MBDState:
         y: the diffusion iterate, shape ``shape``: Y^i (paper) or Ybar (reference).
         mean: current estimate of the clean solution Ybar^(0) (normalized units).
         step: number of updates done, int32 scalar.
+        shape: the learned noise shape S (``noise_shape``): its diagonal (D,) or its
+            Cholesky factor (D, D) with D = prod(shape); None for isotropic noise.
     """
 
     y: Array
     mean: Array
     step: Array
+    shape: Array | None = None
 
 
 class StepInfo(NamedTuple):
@@ -775,7 +881,18 @@ def make_mbd(
     rows = None if chunk is None else chunk * (1 if mesh is None else mesh.size)
     rows = None if rows is None or rows >= config.num_samples else rows
     n_chunks = None if rows is None else -(-config.num_samples // rows)
+    if rows is not None and config.noise_shape != "isotropic":
+        raise ValueError(
+            "noise_shape needs the whole batch of samples at once (chunk None or >= "
+            f"num_samples); got chunk {chunk} for {config.num_samples} samples"
+        )
     evaluator = make_evaluator(problem, parallel if rows is None else mesh, config.num_samples)
+    dim = math.prod(evaluator.shape)
+    if config.noise_shape == "full" and dim > FULL_SHAPE_MAX_DIM:
+        raise ValueError(
+            f"noise_shape 'full' learns a {dim} x {dim} covariance; above "
+            f"{FULL_SHAPE_MAX_DIM} use 'diagonal' (or spline knots, fewer dimensions)"
+        )
     if rows is not None:
         floor = estimate_bytes(
             config.num_samples, evaluator.shape, *_state_size(problem), parallel, streamed=True
@@ -841,22 +958,35 @@ def make_mbd(
         else:
             clean = jnp.zeros(shape, jnp.float32)
             y = clean
-        return MBDState(y=y, mean=clean, step=jnp.zeros((), jnp.int32))
+        s_shape = initial_shape(config.noise_shape, math.prod(shape))
+        return MBDState(y=y, mean=clean, step=jnp.zeros((), jnp.int32), shape=s_shape)
 
-    def draw(key: Array, center: Array, std: Array, rows: int) -> Array:
+    def draw(key: Array, center: Array, std: Array, rows: int, s_shape=None) -> Array:
         eps = jax.random.normal(key, (rows, *shape), jnp.float32)
+        eps = apply_shape(config.noise_shape, s_shape, eps)  # N(0, S): shaped noise
         samples = center + std * eps  # Alg. 1/2 line 3
         return jnp.clip(samples, -1.0, 1.0) if bounded else samples  # what is applied
 
-    def weigh_and_mean(key: Array, center: Array, std: Array, inst: Instance | None):
-        """(weights, evaluation, Ybar): Alg. 2 lines 3-5 on B samples at once."""
-        samples = draw(key, center, std, num_samples)
+    def weigh_and_mean(key: Array, center: Array, std: Array, inst: Instance | None, s_shape):
+        """(weights, evaluation, Ybar, new S): Alg. 2 lines 3-5 on B samples at once."""
+        samples = draw(key, center, std, num_samples, s_shape)
         ev = evaluate(samples, inst)  # Alg. 2 line 4: rollout -> dynamically feasible samples
         demo_reward = own_demo_reward if inst is None else inst.demo_reward
         wt = compute_weights(ev.reward, ev.violation, config, ev.demo_loglik, demo_reward)
-        return wt, ev, jnp.tensordot(wt.weights, samples, axes=1)  # Eq. 9b / 10d / 13
+        ybar = jnp.tensordot(wt.weights, samples, axes=1)  # Eq. 9b / 10d / 13
+        if s_shape is not None:
+            ess = 1.0 / jnp.maximum(jnp.sum(wt.weights**2), 1e-30)
+            d = math.prod(shape)
+            rate = shape_rate(config.noise_shape, d, ess)
+            if config.shape_rate is not None:
+                rate = jnp.float32(config.shape_rate)
+            dev = (samples - ybar).reshape(num_samples, d)
+            s_shape = shape_update(config.noise_shape, s_shape, dev, wt.weights, rate)
+        return wt, ev, ybar, s_shape
 
-    def weigh_and_mean_streamed(key: Array, center: Array, std: Array, inst: Instance | None):
+    def weigh_and_mean_streamed(
+        key: Array, center: Array, std: Array, inst: Instance | None, s_shape=None
+    ):
         """The same in chunks of ``rows`` samples: each chunk's noise is drawn from its own
         key, rolled out, and drawn again for the weighted mean, so no B x shape array
         exists (memory ~ B scalars + one chunk)."""
@@ -872,7 +1002,7 @@ def make_mbd(
             return acc + jnp.tensordot(wk, draw(k, center, std, rows), axes=1), None
 
         ybar, _ = jax.lax.scan(add, jnp.zeros(shape, jnp.float32), (keys, w))
-        return wt, ev, ybar  # Eq. 9b / 10d / 13
+        return wt, ev, ybar, None  # Eq. 9b / 10d / 13
 
     def step(
         key: Array, state: MBDState, inst: Instance | None = None
@@ -882,15 +1012,17 @@ def make_mbd(
         c_std = stds[k]
         center = state.y * c_mean
         weigh = weigh_and_mean if rows is None else weigh_and_mean_streamed
-        wt, ev, ybar = weigh(key, center, c_std, inst)
+        wt, ev, ybar, s_shape = weigh(key, center, c_std, inst, state.shape)
         any_w = jnp.any(wt.weights > 0)
         ybar = jnp.where(any_w, ybar, center)  # nothing valid: keep the sampling mean
+        if s_shape is not None:
+            s_shape = jnp.where(any_w, s_shape, state.shape)
         if paper:
             score = -state.y / (1.0 - c_ab) + jnp.sqrt(c_ab) / (1.0 - c_ab) * ybar  # Eq. 10c
             y_next = (state.y + (1.0 - c_ab) * score) / jnp.sqrt(c_alpha)  # Eq. 6
         else:
             y_next = ybar  # Eq. 6 with Eq. 10c, in the clean variable (see module doc)
-        new = MBDState(y=y_next, mean=ybar, step=state.step + 1)
+        new = MBDState(y=y_next, mean=ybar, step=state.step + 1, shape=s_shape)
         n = jnp.float32(num_samples)
         finite_r = jnp.where(wt.valid, ev.reward, 0.0)
         info = StepInfo(

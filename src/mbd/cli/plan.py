@@ -116,6 +116,14 @@ def parse(argv: list[str]) -> tuple[str, PlanOptions]:
         raise CLIError(flag(e.field), e.message) from None
     check_task_options(task, opts.seed, opts.horizon, opts.knots, opts.backend)
     check_parallel(opts.parallel)
+    chunk = opts.parallel.chunk
+    if opts.solver.noise_shape != "isotropic" and chunk is not None:
+        if chunk * max(opts.parallel.devices, 1) < opts.solver.num_samples:
+            raise CLIError(
+                "--chunk",
+                f"--noise-shape {opts.solver.noise_shape} needs the whole batch at once "
+                f"(drop --chunk, or give one >= --num-samples {opts.solver.num_samples})",
+            )
     if opts.out is None:
         out = Path("runs") / f"{name}{'-demo' if opts.demo else ''}-s{opts.seed}"
         opts = dataclasses.replace(opts, out=out)
