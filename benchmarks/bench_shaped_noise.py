@@ -1,4 +1,4 @@
-"""MBD's noise shapes (isotropic, diagonal, full) against pycma's CMA-ES at equal budgets.
+"""MBD's noise shapes and sizes against pycma's CMA-ES at equal budgets.
 
     python benchmarks/bench_shaped_noise.py                       # d = 10, 3 seeds
     python benchmarks/bench_shaped_noise.py --dim 40 --budget 8000 --popsize 40
@@ -7,7 +7,8 @@ Each function is shifted and (where it is a rotated one) rotated per seed
 (:func:`mbd.bbo.make_test_problem`); every method gets ``--budget`` evaluations in
 batches of ``--popsize`` (MBD: the :func:`mbd.bbo.compare.mbd_config` schedule). Prints
 the median over seeds of the best value (f - f*, lower is better) and the median run
-time, compilation apart.
+time, compilation apart, for MBD with the schedule's noise size (isotropic, diagonal and
+full shapes) and with the adaptive size (isotropic and full), and for CMA-ES.
 """
 
 from __future__ import annotations
@@ -31,14 +32,22 @@ def main() -> None:
     ap.add_argument("--popsize", type=int, default=20)
     ap.add_argument("--seeds", type=int, default=3)
     a = ap.parse_args()
-    shapes = ("isotropic", "diagonal", "full")
+    variants = (
+        ("isotropic", "schedule"),
+        ("diagonal", "schedule"),
+        ("full", "schedule"),
+        ("isotropic", "adaptive"),
+        ("full", "adaptive"),
+    )
     print(f"d = {a.dim}, {a.budget} evaluations in batches of {a.popsize}, {a.seeds} seeds")
-    print("| function | " + " | ".join(f"mbd {s}" for s in shapes) + " | cma |")
-    print("|---|" + "---|" * (len(shapes) + 1))
+    print("| function | " + " | ".join(f"mbd {s}, {z}" for s, z in variants) + " | cma |")
+    print("|---|" + "---|" * (len(variants) + 1))
     for fn in a.functions:
         cells = []
-        for shape in shapes:
-            cfg = dataclasses.replace(mbd_config(a.budget, a.popsize), noise_shape=shape)
+        for shape, size in variants:
+            cfg = dataclasses.replace(
+                mbd_config(a.budget, a.popsize), noise_shape=shape, noise_size=size
+            )
             runs = [minimize(make_test_problem(fn, a.dim, seed=s), cfg, s) for s in range(a.seeds)]
             best = statistics.median(r.best_value for r in runs)
             sec = statistics.median(r.seconds for r in runs)

@@ -69,6 +69,8 @@ InitName = Literal["auto", "zeros", "random"]
 INITS: tuple[str, ...] = ("auto", "zeros", "random")
 NoiseShape = Literal["isotropic", "diagonal", "full"]
 NOISE_SHAPES: tuple[str, ...] = ("isotropic", "diagonal", "full")
+NoiseSize = Literal["schedule", "adaptive"]
+NOISE_SIZES: tuple[str, ...] = ("schedule", "adaptive")
 FULL_SHAPE_MAX_DIM = 2048
 """Largest decision dimension for ``noise_shape="full"`` (a D x D matrix and its
 Cholesky factor each update)."""
@@ -122,9 +124,12 @@ class MBDConfig:
         noise_shape: the shape of the sampling noise: ``isotropic`` (the paper's), or a
             covariance S learned from the weighted samples, ``diagonal`` or ``full``
             (see :func:`shape_update`); the schedule still sets its size.
-        shape_rate: how fast S follows the weighted samples, in (0, 1]; None: the
-            effective sample size over the dimension (diagonal) or its square (full),
-            at most 0.5.
+        shape_rate: the rank-mu rate at which S follows the weighted samples, in (0, 1];
+            None: CMA-ES's, from the weights' effective sample size (:func:`shape_rates`).
+        noise_size: the size of the sampling noise: ``schedule`` (the paper's,
+            sqrt(1 - alpha_bar_i)) or ``adaptive``: a size that follows the search by
+            the length of the estimate's path (:func:`size_update`), never above the
+            schedule's.
     """
 
     num_samples: int = 2048
@@ -139,6 +144,7 @@ class MBDConfig:
     keep_iterates: bool = False
     noise_shape: NoiseShape = "isotropic"
     shape_rate: float | None = None
+    noise_size: NoiseSize = "schedule"
 
     def __post_init__(self) -> None:
         if _VALIDATE.get():
@@ -198,6 +204,14 @@ def validate_config(config: MBDConfig) -> None:
         raise ConfigError(
             "noise_shape", f"shaped noise needs the reference reading (got {config.reading})"
         )
+    if config.noise_size not in NOISE_SIZES:
+        raise ConfigError(
+            "noise_size", f"must be one of {', '.join(NOISE_SIZES)} (got {config.noise_size})"
+        )
+    if config.noise_size != "schedule" and config.reading != "reference":
+        raise ConfigError(
+            "noise_size", f"an adaptive size needs the reference reading (got {config.reading})"
+        )
 
 
 # --------------------------------------------------------------------------------------
@@ -224,14 +238,18 @@ class Weights(NamedTuple):
     fallback: Array
 
 
-def _masked_moments(x: Array, mask: Array) -> tuple[Array, Array]:
-    """Mean and std of x over mask (std < 1e-4 replaced by 1, as the authors' code)."""
+def _masked_moments(x: Array, mask: Array, relative: bool = False) -> tuple[Array, Array]:
+    """Mean and std of x over mask. A flat batch, std < 1e-4, gets std 1, as in the
+    authors' code; with ``relative``, only a std at float32 rounding of the mean
+    (< 1e-6 |mean|) counts as flat, so rewards that differ by less than 1e-4 near an
+    optimum still rank (the adaptive noise size reaches that far)."""
     n = jnp.maximum(jnp.sum(mask), 1)
     xm = jnp.where(mask, x, 0.0)
     mean = jnp.sum(xm) / n
     var = jnp.sum(jnp.where(mask, (x - mean) ** 2, 0.0)) / n
     std = jnp.sqrt(var)
-    return mean, jnp.where(std < 1e-4, 1.0, std)
+    flat = 1e-6 * jnp.abs(mean) + 1e-30 if relative else 1e-4
+    return mean, jnp.where(std <= flat, 1.0, std)
 
 
 def compute_weights(
@@ -265,7 +283,7 @@ def compute_weights(
     score = jnp.where(fallback, -violation, reward)
     score = jnp.where(valid, score, 0.0)
     if config.normalize == "zscore":
-        mu, sigma = _masked_moments(score, pool)
+        mu, sigma = _masked_moments(score, pool, relative=config.noise_size == "adaptive")
     else:
         mu, sigma = jnp.zeros(()), jnp.ones(())
     neg_inf = jnp.array(-jnp.inf, dtype=score.dtype)
@@ -302,56 +320,121 @@ def compute_weights(
 # --------------------------------------------------------------------------------------
 
 
-def shape_rate(kind: str, dim: int, ess: Array) -> Array:
-    """The default rate of :func:`shape_update`: CMA-ES's rank-mu learning rate
-    c_mu = 2 (m - 2 + 1/m) / ((D + 2)^2 + m) with m the effective sample size (Hansen,
-    "The CMA Evolution Strategy: A Tutorial", 2016), times (D + 2) / 3 for a diagonal as
-    in separable CMA-ES; at most 0.5."""
+def shape_rates(kind: str, dim: int, ess: Array) -> tuple[Array, Array, Array]:
+    """The rates of :func:`shape_update`, CMA-ES's (Hansen, "The CMA Evolution Strategy: A
+    Tutorial", 2016, Eq. 24, 30, 57) with m the weights' effective sample size:
+    the path's c_c = (4 + m / D) / (D + 4 + 2 m / D), the rank-one
+    c_1 = 2 / ((D + 1.3)^2 + m) and the rank-mu c_mu = 2 (m - 2 + 1/m) / ((D + 2)^2 + m),
+    the last two times (D + 2) / 3 for a diagonal S, as in separable CMA-ES.
+
+    Returns:
+        (c_c, c_1, c_mu), with c_1 + c_mu <= 0.9.
+    """
     m = jnp.maximum(ess, 1.0)
+    c_c = (4.0 + m / dim) / (dim + 4.0 + 2.0 * m / dim)
+    c_1 = 2.0 / ((dim + 1.3) ** 2 + m)
     c_mu = 2.0 * (m - 2.0 + 1.0 / m) / ((dim + 2.0) ** 2 + m)
     if kind == "diagonal":
-        c_mu = c_mu * (dim + 2.0) / 3.0
-    return jnp.clip(c_mu, 0.0, 0.5)
+        c_1, c_mu = c_1 * (dim + 2.0) / 3.0, c_mu * (dim + 2.0) / 3.0
+    c_1 = jnp.minimum(c_1, 0.45)
+    c_mu = jnp.clip(c_mu, 0.0, 0.9 - c_1)
+    return c_c, c_1, c_mu
 
 
-def shape_update(kind: str, shape: Array, deviations: Array, weights: Array, rate: Array) -> Array:
+def shape_update(
+    kind: str,
+    shape: Array,
+    noise: Array,
+    weights: Array,
+    path: Array,
+    c_1: Array,
+    c_mu: Array,
+) -> Array:
     """One update of the learned noise shape S from a step's weighted samples.
 
     MBD's forward process adds noise epsilon ~ N(0, I) (Eq. 3). With epsilon ~ N(0, S)
     instead, for a fixed S, every step of the derivation holds with I replaced by S: the
-    samples of step i come from N(Ybar, (1 - alpha_bar_i) S) (reference reading) and the
-    Monte Carlo score estimate keeps its form, the weighted mean (Eq. 9b, 10c). The same
-    weighted samples also estimate the posterior's covariance,
-    C = sum_k w_k (Y_k - Ybar)(Y_k - Ybar)^T, which shows the directions in which the
-    reward still varies. S follows it at the given rate, normalized to a mean eigenvalue
-    of 1 so that the schedule keeps setting the noise's overall size:
+    samples of step i come from N(Ybar_i, sigma_i^2 S) (reference reading) and the Monte
+    Carlo score estimate keeps its form, the weighted mean (Eq. 9b, 10c). The same
+    weights also tell which of the noise draws n_k = (Y_k - Ybar_i) / sigma_i the reward
+    favoured; their weighted second moment C = sum_k w_k n_k n_k^T (the rank-mu term of
+    CMA-ES) and the path p of the estimate's steps (the rank-one term) show the
+    directions worth searching. S follows them, normalized to a mean eigenvalue of 1 so
+    that the schedule (or the adaptive size) keeps setting the noise's overall size:
 
-        S <- (1 - c) S + c C / (tr(C) / D).
+        S <- (1 - c_1 - c_mu) S + c_1 p p^T + c_mu C,    S <- S / (tr(S) / D).
 
     Args:
         kind: ``diagonal`` (``shape`` is diag(S), (D,)) or ``full`` (``shape`` is the
             Cholesky factor L of S = L L^T, (D, D)).
         shape: the current shape.
-        deviations: Y_k - Ybar of the samples, flattened, (B, D).
+        noise: the draws n_k, flattened, (B, D).
         weights: their normalized weights w_k, (B,).
-        rate: c in [0, 1].
+        path: p, (D,) (see :func:`shape_rates` for its rate).
+        c_1: rank-one rate.
+        c_mu: rank-mu rate.
 
     Returns:
-        The new shape, as ``shape`` (unchanged when the weighted spread is 0).
+        The new shape, as ``shape`` (unchanged if it would not be finite and positive).
     """
-    d = deviations.shape[-1]
+    d = noise.shape[-1]
+    keep = 1.0 - c_1 - c_mu
     if kind == "diagonal":
-        var = jnp.tensordot(weights, deviations**2, axes=1)  # diag(C), (D,)
-        tr = jnp.sum(var)
-        new = (1.0 - rate) * shape + rate * var * (d / jnp.maximum(tr, 1e-30))
-        return jnp.where(tr > 1e-20, new, shape)
-    cov = (deviations * weights[:, None]).T @ deviations  # C, (D, D)
-    tr = jnp.trace(cov)
-    s_new = (1.0 - rate) * shape @ shape.T + rate * cov * (d / jnp.maximum(tr, 1e-30))
-    s_new = 0.5 * (s_new + s_new.T) + 1e-6 * jnp.eye(d, dtype=s_new.dtype)
+        var = jnp.tensordot(weights, noise**2, axes=1)  # diag(C), (D,)
+        new = keep * shape + c_1 * path**2 + c_mu * var
+        new = new / jnp.maximum(jnp.mean(new), 1e-30)
+        ok = jnp.all(jnp.isfinite(new)) & jnp.all(new > 1e-12)
+        return jnp.where(ok, new, shape)
+    cov = (noise * weights[:, None]).T @ noise  # C, (D, D)
+    s_new = keep * shape @ shape.T + c_1 * jnp.outer(path, path) + c_mu * cov
+    s_new = 0.5 * (s_new + s_new.T)
+    s_new = s_new / jnp.maximum(jnp.trace(s_new) / d, 1e-30) + 1e-10 * jnp.eye(d)
     chol = jnp.linalg.cholesky(s_new)
-    ok = (tr > 1e-20) & jnp.all(jnp.isfinite(chol))
-    return jnp.where(ok, chol, shape)
+    return jnp.where(jnp.all(jnp.isfinite(chol)), chol, shape)
+
+
+def size_update(
+    size: Array, path: Array, step: Array, ess: Array, kind: str, shape: Array | None
+) -> tuple[Array, Array]:
+    """One update of the adaptive noise size by the length of the estimate's path.
+
+    The step of the estimate, Ybar_{i-1} - Ybar_i, divided by the noise size and
+    whitened by the noise shape (S^{-1/2}), is a sum of w-weighted N(0, I) draws when the
+    reward carries no information; its accumulated path then has the length of a
+    N(0, I) vector. A longer path (steps that keep going one way) means the noise is too
+    small, a shorter one (steps that cancel) that it is too large. This is CMA-ES's
+    cumulative step-size adaptation (Hansen, 2016 tutorial, Eq. 31, 37), with the MBD
+    weights' effective sample size m:
+
+        p <- (1 - c) p + sqrt(c (2 - c) m) S^{-1/2} step / sigma
+        sigma <- sigma exp(c / d (|p| / E|N(0, I)| - 1))
+
+    with c = (m + 2) / (D + m + 5) and d = 1 + 2 max(0, sqrt((m - 1) / (D + 1)) - 1) + c.
+
+    Args:
+        size: sigma, scalar.
+        path: p, (D,).
+        step: Ybar_{i-1} - Ybar_i, flattened, (D,).
+        ess: the weights' effective sample size m, scalar.
+        kind: the noise shape (``isotropic``, ``diagonal``, ``full``).
+        shape: S as :func:`shape_update` keeps it (None when isotropic).
+
+    Returns:
+        (new sigma, new p).
+    """
+    d = step.shape[-1]
+    m = jnp.maximum(ess, 1.0)
+    c = (m + 2.0) / (d + m + 5.0)
+    damp = 1.0 + 2.0 * jnp.maximum(0.0, jnp.sqrt((m - 1.0) / (d + 1.0)) - 1.0) + c
+    z = step / size
+    if kind == "diagonal":
+        z = z / jnp.sqrt(shape)
+    elif kind == "full":
+        z = jax.scipy.linalg.solve_triangular(shape, z, lower=True)
+    path = (1.0 - c) * path + jnp.sqrt(c * (2.0 - c) * m) * z
+    chi = math.sqrt(d) * (1.0 - 1.0 / (4.0 * d) + 1.0 / (21.0 * d * d))
+    size = size * jnp.exp(jnp.clip(c / damp * (jnp.linalg.norm(path) / chi - 1.0), -1.0, 1.0))
+    return size, path
 
 
 def initial_shape(kind: str, dim: int) -> Array | None:
@@ -388,12 +471,19 @@ class MBDState:
         step: number of updates done, int32 scalar.
         shape: the learned noise shape S (``noise_shape``): its diagonal (D,) or its
             Cholesky factor (D, D) with D = prod(shape); None for isotropic noise.
+        shape_path: the path of the estimate's steps that S learns from, (D,).
+        size: the adaptive noise size sigma (``noise_size="adaptive"``), scalar; None
+            with the schedule's size.
+        path: the estimate's evolution path p_sigma (D,) of :func:`size_update`.
     """
 
     y: Array
     mean: Array
     step: Array
     shape: Array | None = None
+    shape_path: Array | None = None
+    size: Array | None = None
+    path: Array | None = None
 
 
 class StepInfo(NamedTuple):
@@ -881,6 +971,9 @@ def make_mbd(
     rows = None if chunk is None else chunk * (1 if mesh is None else mesh.size)
     rows = None if rows is None or rows >= config.num_samples else rows
     n_chunks = None if rows is None else -(-config.num_samples // rows)
+    adaptive = config.noise_size == "adaptive"
+    if adaptive and noise_std is not None:
+        raise ValueError("noise_size 'adaptive' sets its own size; give no noise_std table")
     if rows is not None and config.noise_shape != "isotropic":
         raise ValueError(
             "noise_shape needs the whole batch of samples at once (chunk None or >= "
@@ -959,7 +1052,20 @@ def make_mbd(
             clean = jnp.zeros(shape, jnp.float32)
             y = clean
         s_shape = initial_shape(config.noise_shape, math.prod(shape))
-        return MBDState(y=y, mean=clean, step=jnp.zeros((), jnp.int32), shape=s_shape)
+        size = path = None
+        if adaptive:
+            size = jnp.float32(stds[0].max())
+            path = jnp.zeros((math.prod(shape),), jnp.float32)
+        s_path = None if s_shape is None else jnp.zeros((math.prod(shape),), jnp.float32)
+        return MBDState(
+            y=y,
+            mean=clean,
+            step=jnp.zeros((), jnp.int32),
+            shape=s_shape,
+            shape_path=s_path,
+            size=size,
+            path=path,
+        )
 
     def draw(key: Array, center: Array, std: Array, rows: int, s_shape=None) -> Array:
         eps = jax.random.normal(key, (rows, *shape), jnp.float32)
@@ -967,8 +1073,10 @@ def make_mbd(
         samples = center + std * eps  # Alg. 1/2 line 3
         return jnp.clip(samples, -1.0, 1.0) if bounded else samples  # what is applied
 
-    def weigh_and_mean(key: Array, center: Array, std: Array, inst: Instance | None, s_shape):
-        """(weights, evaluation, Ybar, new S): Alg. 2 lines 3-5 on B samples at once."""
+    def weigh_and_mean(
+        key: Array, center: Array, std: Array, inst: Instance | None, s_shape, s_path
+    ):
+        """(weights, evaluation, Ybar, new S, its path): Alg. 2 lines 3-5 on B samples."""
         samples = draw(key, center, std, num_samples, s_shape)
         ev = evaluate(samples, inst)  # Alg. 2 line 4: rollout -> dynamically feasible samples
         demo_reward = own_demo_reward if inst is None else inst.demo_reward
@@ -977,15 +1085,20 @@ def make_mbd(
         if s_shape is not None:
             ess = 1.0 / jnp.maximum(jnp.sum(wt.weights**2), 1e-30)
             d = math.prod(shape)
-            rate = shape_rate(config.noise_shape, d, ess)
+            c_c, c_1, c_mu = shape_rates(config.noise_shape, d, ess)
             if config.shape_rate is not None:
-                rate = jnp.float32(config.shape_rate)
-            dev = (samples - ybar).reshape(num_samples, d)
-            s_shape = shape_update(config.noise_shape, s_shape, dev, wt.weights, rate)
-        return wt, ev, ybar, s_shape
+                c_mu = jnp.minimum(jnp.float32(config.shape_rate), 1.0 - c_1)
+            scale = jnp.maximum(jnp.max(std), 1e-30)
+            noise = ((samples - center) / scale).reshape(num_samples, d)
+            step_n = ((ybar - center) / scale).reshape(d)
+            s_path = (1.0 - c_c) * s_path + jnp.sqrt(c_c * (2.0 - c_c) * ess) * step_n
+            s_shape = shape_update(
+                config.noise_shape, s_shape, noise, wt.weights, s_path, c_1, c_mu
+            )
+        return wt, ev, ybar, s_shape, s_path
 
     def weigh_and_mean_streamed(
-        key: Array, center: Array, std: Array, inst: Instance | None, s_shape=None
+        key: Array, center: Array, std: Array, inst: Instance | None, s_shape=None, s_path=None
     ):
         """The same in chunks of ``rows`` samples: each chunk's noise is drawn from its own
         key, rolled out, and drawn again for the weighted mean, so no B x shape array
@@ -1002,7 +1115,7 @@ def make_mbd(
             return acc + jnp.tensordot(wk, draw(k, center, std, rows), axes=1), None
 
         ybar, _ = jax.lax.scan(add, jnp.zeros(shape, jnp.float32), (keys, w))
-        return wt, ev, ybar, None  # Eq. 9b / 10d / 13
+        return wt, ev, ybar, None, None  # Eq. 9b / 10d / 13
 
     def step(
         key: Array, state: MBDState, inst: Instance | None = None
@@ -1010,19 +1123,42 @@ def make_mbd(
         k = jnp.clip(state.step, 0, K - 1)
         c_mean, c_ab, c_alpha = coef[k]
         c_std = stds[k]
+        if adaptive:  # never above the schedule's size
+            c_std = jnp.minimum(c_std, state.size)
         center = state.y * c_mean
         weigh = weigh_and_mean if rows is None else weigh_and_mean_streamed
-        wt, ev, ybar, s_shape = weigh(key, center, c_std, inst, state.shape)
+        wt, ev, ybar, s_shape, s_path = weigh(
+            key, center, c_std, inst, state.shape, state.shape_path
+        )
         any_w = jnp.any(wt.weights > 0)
         ybar = jnp.where(any_w, ybar, center)  # nothing valid: keep the sampling mean
         if s_shape is not None:
             s_shape = jnp.where(any_w, s_shape, state.shape)
+            s_path = jnp.where(any_w, s_path, state.shape_path)
         if paper:
             score = -state.y / (1.0 - c_ab) + jnp.sqrt(c_ab) / (1.0 - c_ab) * ybar  # Eq. 10c
             y_next = (state.y + (1.0 - c_ab) * score) / jnp.sqrt(c_alpha)  # Eq. 6
         else:
             y_next = ybar  # Eq. 6 with Eq. 10c, in the clean variable (see module doc)
-        new = MBDState(y=y_next, mean=ybar, step=state.step + 1, shape=s_shape)
+        size, path = state.size, state.path
+        if adaptive:
+            ess = jnp.where(any_w, 1.0 / jnp.maximum(jnp.sum(wt.weights**2), 1e-30), 1.0)
+            step_d = (ybar - state.mean).reshape(-1)
+            # the size used this step (the schedule may have capped it)
+            new_size, new_path = size_update(
+                jnp.max(c_std), path, step_d, ess, config.noise_shape, state.shape
+            )
+            size = jnp.where(any_w, new_size, size)
+            path = jnp.where(any_w, new_path, path)
+        new = MBDState(
+            y=y_next,
+            mean=ybar,
+            step=state.step + 1,
+            shape=s_shape,
+            shape_path=s_path,
+            size=size,
+            path=path,
+        )
         n = jnp.float32(num_samples)
         finite_r = jnp.where(wt.valid, ev.reward, 0.0)
         info = StepInfo(
