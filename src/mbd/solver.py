@@ -123,13 +123,14 @@ class MBDConfig:
         keep_iterates: also return the estimate after every diffusion step (for plots).
         noise_shape: the shape of the sampling noise: ``isotropic`` (the paper's), or a
             covariance S learned from the weighted samples, ``diagonal`` or ``full``
-            (see :func:`shape_update`); the schedule still sets its size.
+            (mbd.solver.shape_update); the schedule or the adaptive size sets its size.
         shape_rate: the rank-mu rate at which S follows the weighted samples, in (0, 1];
-            None: CMA-ES's, from the weights' effective sample size (:func:`shape_rates`).
+            None: CMA-ES's, from the weights' effective sample size
+            (mbd.solver.shape_rates).
         noise_size: the size of the sampling noise: ``schedule`` (the paper's,
             sqrt(1 - alpha_bar_i)) or ``adaptive``: a size that follows the search by
-            the length of the estimate's path (:func:`size_update`), never above the
-            schedule's.
+            the length of the estimate's path (mbd.solver.size_update), never above
+            the schedule's.
     """
 
     num_samples: int = 2048
