@@ -233,3 +233,10 @@ def test_cli_mpc_mismatch_needs_a_mass_param(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["mbd mpc: error: --mismatch: task 'pointmass' has no mass parameter to perturb"]
     assert not (tmp_path / "x").exists()
+
+
+def test_mpc_refuses_the_adaptive_noise_size():
+    problem = classic.pendulum()
+    cfg = mbd.MBDConfig(num_samples=8, noise_size="adaptive")
+    with pytest.raises(ValueError, match="sets the noise of every control step itself"):
+        make_controller(problem, "mbd", cfg, MPCConfig())

@@ -233,6 +233,11 @@ def make_controller(
     if not isinstance(problem, Problem):
         raise TypeError("MPC needs a trajectory Problem (an Objective has no state)")
     rows = problem.shape[0]
+    if method in ("mbd", "dial") and getattr(config, "noise_size", "schedule") != "schedule":
+        raise ValueError(
+            f"MPC's {method} sets the noise of every control step itself (MPCConfig); "
+            "give an MBDConfig with noise_size='schedule'"
+        )
     if method == "mbd":
         base = config if isinstance(config, MBDConfig) else MBDConfig()
         noise = mbd_noise(base, mpc.iterations, mpc.noise_level)
