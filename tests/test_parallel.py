@@ -217,6 +217,12 @@ def test_cli_parallel_options(capsys, tmp_path):
     )
     assert main(["mpc", "pendulum", "--devices", "-2"]) == 2
     assert "mbd mpc: error: --devices: must be an integer >= 0 (got -2)" in capsys.readouterr().err
+    assert main(["bench", "--chunk", "0", "--out", str(tmp_path / "b")]) == 2
+    assert "mbd bench: error: --chunk: must be None or an integer >= 1 (got 0)" in (
+        capsys.readouterr().err
+    )
+    assert main(["plan", "pendulum", "--noise-size", "auto"]) == 2
+    assert "--noise-size: must be one of schedule, adaptive" in capsys.readouterr().err
     assert main(["plan", "car2d", "--noise-shape", "full", "--chunk", "10"]) == 2
     assert "mbd plan: error: --chunk: --noise-shape full needs the whole batch" in (
         capsys.readouterr().err

@@ -182,8 +182,9 @@ def chunked(evaluate: Callable[..., Any], chunk: int | None) -> Callable[..., An
 def sharded(evaluate: Callable[..., Any], mesh: jax.sharding.Mesh | None) -> Callable[..., Any]:
     """``evaluate(zs, inst)`` with the sample axis of ``zs`` split over ``mesh``.
 
-    Each device runs ``evaluate`` on its B / n rows (``jax.shard_map``); the instance is
-    replicated; the outputs come back sharded along B. B is padded to a multiple of n.
+    Each device runs ``evaluate`` on its B / n rows (``jax.shard_map``); the samples and
+    the instance are replicated; the outputs are gathered, so every device holds all B.
+    B is padded to a multiple of n.
 
     Args:
         evaluate: a batch function whose outputs have a leading axis B.
@@ -259,8 +260,8 @@ def estimate_bytes(
     Returns:
         Bytes.
     """
-    _, chunk = resolve(parallel)
-    n = num_devices(parallel)
+    mesh, chunk = resolve(parallel)
+    n = 1 if mesh is None else mesh.size
     per_device = -(-num_samples // n)
     at_once = per_device if chunk is None else min(chunk, per_device)
     rollouts = at_once * (state_bytes + 4 * horizon)

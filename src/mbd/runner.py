@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from mbd.parallel import Parallel, ParallelConfig, num_devices
+from mbd.parallel import Parallel, num_devices, resolve
 from mbd.problem import Problem
 from mbd.solver import MBDConfig, MBDResult, StepInfo, make_solver
 from mbd.tasks import TaskSpec
@@ -121,7 +121,7 @@ def plan_task(
         "env_steps": int(env_steps),
         "num_updates": solver.num_updates,
         "devices": num_devices(parallel),
-        "chunk": parallel.chunk if isinstance(parallel, ParallelConfig) else None,
+        "chunk": resolve(parallel)[1],
         "memory_bytes": compiled.memory_bytes,
     }
     if task.metrics is not None:

@@ -943,6 +943,30 @@ def make_solver(
     return make_mbd(problem, config, progress, parallel=parallel)
 
 
+def streamed_rows(
+    config: MBDConfig, parallel: Parallel
+) -> tuple[jax.sharding.Mesh | None, int | None]:
+    """The mesh and the samples MBD draws at once when it streams its chunks.
+
+    A chunk is ``chunk`` samples per device, so ``chunk`` x devices over the mesh; None
+    (no streaming) when there is no chunk or it covers the batch.
+
+    Raises:
+        ConfigError: for a shaped noise (``noise_shape``), which needs the whole batch.
+    """
+    mesh, chunk = resolve(parallel)
+    rows = None if chunk is None else chunk * (1 if mesh is None else mesh.size)
+    if rows is None or rows >= config.num_samples:
+        return mesh, None
+    if config.noise_shape != "isotropic":
+        raise ConfigError(
+            "chunk",
+            f"--noise-shape {config.noise_shape} needs the whole batch at once "
+            f"(drop --chunk, or give one >= --num-samples {config.num_samples})",
+        )
+    return mesh, rows
+
+
 def make_mbd(
     problem: Problem | Objective,
     config: MBDConfig | None = None,
@@ -967,19 +991,12 @@ def make_mbd(
     config = MBDConfig() if config is None else config
     validate_config(config)
     # With chunks, MBD streams its samples (see weigh_and_mean_streamed): the evaluator
-    # then only shards, and a chunk is ``chunk`` samples per device.
-    mesh, chunk = resolve(parallel)
-    rows = None if chunk is None else chunk * (1 if mesh is None else mesh.size)
-    rows = None if rows is None or rows >= config.num_samples else rows
+    # then only shards.
+    mesh, rows = streamed_rows(config, parallel)
     n_chunks = None if rows is None else -(-config.num_samples // rows)
     adaptive = config.noise_size == "adaptive"
     if adaptive and noise_std is not None:
         raise ValueError("noise_size 'adaptive' sets its own size; give no noise_std table")
-    if rows is not None and config.noise_shape != "isotropic":
-        raise ValueError(
-            "noise_shape needs the whole batch of samples at once (chunk None or >= "
-            f"num_samples); got chunk {chunk} for {config.num_samples} samples"
-        )
     evaluator = make_evaluator(problem, parallel if rows is None else mesh, config.num_samples)
     dim = math.prod(evaluator.shape)
     if config.noise_shape == "full" and dim > FULL_SHAPE_MAX_DIM:
@@ -1052,12 +1069,10 @@ def make_mbd(
         else:
             clean = jnp.zeros(shape, jnp.float32)
             y = clean
-        s_shape = initial_shape(config.noise_shape, math.prod(shape))
-        size = path = None
-        if adaptive:
-            size = jnp.float32(stds[0].max())
-            path = jnp.zeros((math.prod(shape),), jnp.float32)
-        s_path = None if s_shape is None else jnp.zeros((math.prod(shape),), jnp.float32)
+        s_shape = initial_shape(config.noise_shape, dim)
+        s_path = None if s_shape is None else jnp.zeros((dim,), jnp.float32)
+        size = jnp.float32(stds[0].max()) if adaptive else None
+        path = jnp.zeros((dim,), jnp.float32) if adaptive else None
         return MBDState(
             y=y,
             mean=clean,
@@ -1074,36 +1089,20 @@ def make_mbd(
         samples = center + std * eps  # Alg. 1/2 line 3
         return jnp.clip(samples, -1.0, 1.0) if bounded else samples  # what is applied
 
-    def weigh_and_mean(
-        key: Array, center: Array, std: Array, inst: Instance | None, s_shape, s_path
-    ):
-        """(weights, evaluation, Ybar, new S, its path): Alg. 2 lines 3-5 on B samples."""
+    def weigh_and_mean(key: Array, center: Array, std: Array, inst: Instance | None, s_shape):
+        """(weights, evaluation, Ybar, samples): Alg. 2 lines 3-5 on B samples at once."""
         samples = draw(key, center, std, num_samples, s_shape)
         ev = evaluate(samples, inst)  # Alg. 2 line 4: rollout -> dynamically feasible samples
         demo_reward = own_demo_reward if inst is None else inst.demo_reward
         wt = compute_weights(ev.reward, ev.violation, config, ev.demo_loglik, demo_reward)
-        ybar = jnp.tensordot(wt.weights, samples, axes=1)  # Eq. 9b / 10d / 13
-        if s_shape is not None:
-            ess = 1.0 / jnp.maximum(jnp.sum(wt.weights**2), 1e-30)
-            d = math.prod(shape)
-            c_c, c_1, c_mu = shape_rates(config.noise_shape, d, ess)
-            if config.shape_rate is not None:
-                c_mu = jnp.minimum(jnp.float32(config.shape_rate), 1.0 - c_1)
-            scale = jnp.maximum(jnp.max(std), 1e-30)
-            noise = ((samples - center) / scale).reshape(num_samples, d)
-            step_n = ((ybar - center) / scale).reshape(d)
-            s_path = (1.0 - c_c) * s_path + jnp.sqrt(c_c * (2.0 - c_c) * ess) * step_n
-            s_shape = shape_update(
-                config.noise_shape, s_shape, noise, wt.weights, s_path, c_1, c_mu
-            )
-        return wt, ev, ybar, s_shape, s_path
+        return wt, ev, jnp.tensordot(wt.weights, samples, axes=1), samples  # Eq. 9b/10d/13
 
     def weigh_and_mean_streamed(
-        key: Array, center: Array, std: Array, inst: Instance | None, s_shape=None, s_path=None
+        key: Array, center: Array, std: Array, inst: Instance | None, s_shape=None
     ):
         """The same in chunks of ``rows`` samples: each chunk's noise is drawn from its own
         key, rolled out, and drawn again for the weighted mean, so no B x shape array
-        exists (memory ~ B scalars + one chunk)."""
+        exists (memory ~ B scalars + one chunk); no samples are returned."""
         keys = jax.random.split(key, n_chunks)
         ev = jax.lax.map(lambda k: evaluate(draw(k, center, std, rows), inst), keys)
         ev = jax.tree_util.tree_map(lambda a: a.reshape(-1)[:num_samples], ev)
@@ -1116,7 +1115,20 @@ def make_mbd(
             return acc + jnp.tensordot(wk, draw(k, center, std, rows), axes=1), None
 
         ybar, _ = jax.lax.scan(add, jnp.zeros(shape, jnp.float32), (keys, w))
-        return wt, ev, ybar, None, None  # Eq. 9b / 10d / 13
+        return wt, ev, ybar, None  # Eq. 9b / 10d / 13
+
+    def learn_shape(state, samples, center, std, ybar, weights, ess):
+        """The noise shape S and its path after this step (see :func:`shape_update`)."""
+        d = math.prod(shape)
+        c_c, c_1, c_mu = shape_rates(config.noise_shape, d, ess)
+        if config.shape_rate is not None:
+            c_mu = jnp.minimum(jnp.float32(config.shape_rate), 1.0 - c_1)
+        scale = jnp.maximum(jnp.max(std), 1e-30)
+        noise = ((samples - center) / scale).reshape(num_samples, d)
+        step_n = ((ybar - center) / scale).reshape(d)
+        s_path = (1.0 - c_c) * state.shape_path + jnp.sqrt(c_c * (2.0 - c_c) * ess) * step_n
+        s_shape = shape_update(config.noise_shape, state.shape, noise, weights, s_path, c_1, c_mu)
+        return s_shape, s_path
 
     def step(
         key: Array, state: MBDState, inst: Instance | None = None
@@ -1128,38 +1140,32 @@ def make_mbd(
             c_std = jnp.minimum(c_std, state.size)
         center = state.y * c_mean
         weigh = weigh_and_mean if rows is None else weigh_and_mean_streamed
-        wt, ev, ybar, s_shape, s_path = weigh(
-            key, center, c_std, inst, state.shape, state.shape_path
-        )
+        wt, ev, ybar, samples = weigh(key, center, c_std, inst, state.shape)
         any_w = jnp.any(wt.weights > 0)
+        ess = jnp.where(any_w, 1.0 / jnp.sum(wt.weights**2), 0.0)
         ybar = jnp.where(any_w, ybar, center)  # nothing valid: keep the sampling mean
-        if s_shape is not None:
-            s_shape = jnp.where(any_w, s_shape, state.shape)
-            s_path = jnp.where(any_w, s_path, state.shape_path)
         if paper:
             score = -state.y / (1.0 - c_ab) + jnp.sqrt(c_ab) / (1.0 - c_ab) * ybar  # Eq. 10c
             y_next = (state.y + (1.0 - c_ab) * score) / jnp.sqrt(c_alpha)  # Eq. 6
         else:
             y_next = ybar  # Eq. 6 with Eq. 10c, in the clean variable (see module doc)
-        size, path = state.size, state.path
-        if adaptive:
-            ess = jnp.where(any_w, 1.0 / jnp.maximum(jnp.sum(wt.weights**2), 1e-30), 1.0)
-            step_d = (ybar - state.mean).reshape(-1)
-            # the size used this step (the schedule may have capped it)
-            new_size, new_path = size_update(
-                jnp.max(c_std), path, step_d, ess, config.noise_shape, state.shape
+        # The adaptive parts learn from this step unless no sample had a weight.
+        learned = {}
+        if state.shape is not None:
+            learned["shape"], learned["shape_path"] = learn_shape(
+                state, samples, center, c_std, ybar, wt.weights, ess
             )
-            size = jnp.where(any_w, new_size, size)
-            path = jnp.where(any_w, new_path, path)
-        new = MBDState(
-            y=y_next,
-            mean=ybar,
-            step=state.step + 1,
-            shape=s_shape,
-            shape_path=s_path,
-            size=size,
-            path=path,
-        )
+        if adaptive:  # from the size used this step (the schedule may have capped it)
+            learned["size"], learned["path"] = size_update(
+                jnp.max(c_std),
+                state.path,
+                (ybar - state.mean).reshape(-1),
+                ess,
+                config.noise_shape,
+                state.shape,
+            )
+        learned = {n: jnp.where(any_w, v, getattr(state, n)) for n, v in learned.items()}
+        new = state.replace(y=y_next, mean=ybar, step=state.step + 1, **learned)
         n = jnp.float32(num_samples)
         finite_r = jnp.where(wt.valid, ev.reward, 0.0)
         info = StepInfo(
@@ -1168,7 +1174,7 @@ def make_mbd(
             feasible_fraction=jnp.sum(wt.feasible) / n,
             valid_fraction=jnp.sum(wt.valid) / n,
             fallback=wt.fallback,
-            ess=jnp.where(any_w, 1.0 / jnp.sum(wt.weights**2), 0.0),
+            ess=ess,
             noise_std=jnp.mean(c_std),
         )
         return new, info

@@ -74,6 +74,17 @@ def run_bench(
     return runs
 
 
+def _groups(runs: Sequence[BenchRun]) -> list[tuple[tuple[str, int, str], list[Trace]]]:
+    """The runs' traces per (function, dim, method): by function, dim, then method in
+    registry order."""
+    order = {m: i for i, m in enumerate(METHODS)}
+    keys = sorted(
+        {(r.function, r.dim, r.method) for r in runs},
+        key=lambda k: (k[0], k[1], order.get(k[2], 99)),
+    )
+    return [(k, [r.trace for r in runs if (r.function, r.dim, r.method) == k]) for k in keys]
+
+
 TARGETS: tuple[float, ...] = tuple(10.0**-k for k in range(1, 9))
 """Target precisions f - f* of the fixed-target report: 1e-1 .. 1e-8."""
 
@@ -115,13 +126,7 @@ def fixed_target_rows(
         ``inf`` when no run did).
     """
     rows = []
-    order = {m: i for i, m in enumerate(METHODS)}
-    keys = sorted(
-        {(r.function, r.dim, r.method) for r in runs},
-        key=lambda k: (k[0], k[1], order.get(k[2], 99)),
-    )
-    for fn, d, m in keys:
-        sel = [r.trace for r in runs if (r.function, r.dim, r.method) == (fn, d, m)]
+    for (fn, d, m), sel in _groups(runs):
         per_target = []
         for t in targets:
             times = [hitting_evaluations(tr, t) for tr in sel]
@@ -218,11 +223,7 @@ def summarize(runs: Sequence[BenchRun]) -> list[dict[str, Any]]:
     """One row per (function, dim, method): mean, std, min, max of the best value over
     seeds, mean evaluations, and mean wall time (run and compile apart)."""
     rows = []
-    keys = sorted({(r.function, r.dim, r.method) for r in runs}, key=lambda k: (k[0], k[1]))
-    order = {m: i for i, m in enumerate(METHODS)}
-    keys.sort(key=lambda k: (k[0], k[1], order.get(k[2], 99)))
-    for fn, d, m in keys:
-        sel = [r.trace for r in runs if (r.function, r.dim, r.method) == (fn, d, m)]
+    for (fn, d, m), sel in _groups(runs):
         v = np.array([t.final_value for t in sel])
         rows.append(
             {

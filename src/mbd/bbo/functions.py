@@ -272,39 +272,33 @@ def make_test_problem(name: str, dim: int, shift: bool = True, seed: int = 0) ->
     low = np.full(d, spec.low, np.float32)
     high = np.full(d, spec.high, np.float32)
     textbook = np.full(d, spec.optimum, np.float32)
+    rng = np.random.default_rng([seed, 7919])
     if shift and spec.mirrored:
-        sign = np.where(np.random.default_rng([seed, 7919]).random(d) < 0.5, -1.0, 1.0)
-        sign = sign.astype(np.float32)
+        sign = np.where(rng.random(d) < 0.5, -1.0, 1.0).astype(np.float32)
         flip = jnp.asarray(sign)
-        return BBOProblem(
-            name=f"{name}-{d}d",
-            dim=d,
-            minimize=lambda y: spec.fn(flip * y),
-            low=low,
-            high=high,
-            optimum=sign * textbook,
-            best_value=0.0,
-        )
-    if shift:
-        rng = np.random.default_rng([seed, 7919])
-        width = spec.high - spec.low
-        optimum = rng.uniform(spec.low + 0.25 * width, spec.high - 0.25 * width, d)
-        optimum = optimum.astype(np.float32)
+        optimum = sign * textbook
+
+        def minimize(y):
+            return spec.fn(flip * y)
     else:
         optimum = textbook
-    at = jnp.asarray(optimum)
-    to = jnp.asarray(textbook)
-    if spec.rotated:
-        rot = jnp.asarray(random_rotation(d, seed))
+        if shift:
+            width = spec.high - spec.low
+            optimum = rng.uniform(spec.low + 0.25 * width, spec.high - 0.25 * width, d)
+            optimum = optimum.astype(np.float32)
+        at = jnp.asarray(optimum)
+        to = jnp.asarray(textbook)
+        if spec.rotated:
+            rot = jnp.asarray(random_rotation(d, seed))
 
-        def minimize(y):
-            return spec.fn(rot @ (y - at) + to)
-    elif shift:
+            def minimize(y):
+                return spec.fn(rot @ (y - at) + to)
+        elif shift:
 
-        def minimize(y):
-            return spec.fn(y - at + to)
-    else:
-        minimize = spec.fn
+            def minimize(y):
+                return spec.fn(y - at + to)
+        else:
+            minimize = spec.fn
     return BBOProblem(
         name=f"{name}-{d}d",
         dim=d,

@@ -21,7 +21,6 @@ from mbd.cli.common import (
     check_out_dir,
     check_parallel,
     fail,
-    is_main_process,
     tyro_parse,
     versions,
 )
@@ -167,7 +166,7 @@ def run(argv: list[str]) -> int:
     prog = "mbd bench"
     try:
         opts = parse(argv)
-        if not is_main_process() or _process_count() > 1:
+        if _process_count() > 1:
             raise CLIError(
                 "JAX_COORDINATOR_ADDRESS",
                 "mbd bench writes one runs.jsonl and runs on one host; spread a sweep's "

@@ -30,7 +30,13 @@ from mbd.cli.common import (
     write_json,
 )
 from mbd.parallel import ParallelConfig
-from mbd.solver import ConfigError, MBDConfig, deferred_validation, validate_config
+from mbd.solver import (
+    ConfigError,
+    MBDConfig,
+    deferred_validation,
+    streamed_rows,
+    validate_config,
+)
 from mbd.tasks import get_task, list_tasks
 
 SUMMARY = "plan a task with MBD; writes summary.json, trajectory.npz and plots to --out"
@@ -116,14 +122,10 @@ def parse(argv: list[str]) -> tuple[str, PlanOptions]:
         raise CLIError(flag(e.field), e.message) from None
     check_task_options(task, opts.seed, opts.horizon, opts.knots, opts.backend)
     check_parallel(opts.parallel)
-    chunk = opts.parallel.chunk
-    if opts.solver.noise_shape != "isotropic" and chunk is not None:
-        if chunk * max(opts.parallel.devices, 1) < opts.solver.num_samples:
-            raise CLIError(
-                "--chunk",
-                f"--noise-shape {opts.solver.noise_shape} needs the whole batch at once "
-                f"(drop --chunk, or give one >= --num-samples {opts.solver.num_samples})",
-            )
+    try:
+        streamed_rows(opts.solver, opts.parallel)  # chunks that MBD cannot stream
+    except ConfigError as e:
+        raise CLIError(flag(e.field), e.message) from None
     if opts.out is None:
         out = Path("runs") / f"{name}{'-demo' if opts.demo else ''}-s{opts.seed}"
         opts = dataclasses.replace(opts, out=out)
