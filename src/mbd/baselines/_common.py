@@ -24,7 +24,6 @@ from mbd.solver import (
     ConfigError,
     Evaluation,
     Evaluator,
-    ParametricSolve,
     Solver,
     StepInfo,
     make_scan_solve,
@@ -225,37 +224,6 @@ def initial_mean(evaluator: Evaluator, guess: Array | None) -> Array:
     return g
 
 
-def make_solve(
-    init: Callable[..., Any],
-    step: Callable[..., tuple[Any, StepInfo]],
-    output: Callable[[Any], Array],
-    evaluator: Evaluator,
-    num_updates: int,
-    progress: Callable[[int, StepInfo], None] | None = None,
-) -> ParametricSolve:
-    """Builds the jitted whole solve: ``init``, ``num_updates`` steps in one ``lax.scan``.
-
-    Keys are split as MBD's solve splits them (one for ``init``, one per step), so a
-    method and seed give the same result on every run.
-
-    Args:
-        init: ``init(key, guess) -> state``.
-        step: ``step(key, state, inst) -> (state, StepInfo)``.
-        output: ``output(state) -> z``, the returned solution in normalized units.
-        evaluator: scores and replays the solution.
-        num_updates: K, number of iterations.
-        progress: optional host callback ``progress(k, info)`` after each iteration.
-
-    Returns:
-        A :class:`~mbd.solver.ParametricSolve`, ``solve(key, guess=None, *, x0=None,
-        params=None, instance=None) -> MBDResult``.
-    """
-
-    return make_scan_solve(
-        init, step, output, evaluator, num_updates, progress=progress, clip_output=True
-    )
-
-
 def baseline_solver(
     init: Callable[..., Any],
     step: Callable[..., tuple[Any, StepInfo]],
@@ -275,12 +243,16 @@ def baseline_solver(
         progress: optional host callback ``progress(k, info)`` per iteration.
 
     Returns:
-        The :class:`~mbd.solver.Solver` (its ``solve`` from :func:`make_solve`).
+        The :class:`~mbd.solver.Solver`; its ``solve`` is one jitted scan
+        (:func:`~mbd.solver.make_scan_solve`), with keys split as MBD splits them and
+        the solution clipped to the box before its replay.
     """
     return Solver(
         init=init,
         step=step,
-        solve=make_solve(init, step, output, evaluator, num_updates, progress),
+        solve=make_scan_solve(
+            init, step, output, evaluator, num_updates, progress=progress, clip_output=True
+        ),
         evaluate=evaluator.evaluate,
         replay=evaluator.replay,
         shape=evaluator.shape,
