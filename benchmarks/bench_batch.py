@@ -21,7 +21,9 @@ import numpy as np
 
 from mbd.baselines import method_config
 from mbd.solver import make_solver
-from mbd.tasks import get_task
+from mbd.tasks import engine_options, get_task
+
+ENGINE = "brax"  # robot tasks on the paper's Brax definitions, as docs/results.md measured
 
 
 def main() -> None:
@@ -39,7 +41,10 @@ def main() -> None:
     task = get_task(a.task)
     if a.demo and not task.has_demo:
         ap.error(f"task {a.task} has no demonstration")
-    problems = [task.make(horizon=task.horizon, demo=a.demo, seed=s) for s in range(a.seeds)]
+    problems = [
+        task.make(horizon=task.horizon, demo=a.demo, seed=s, **engine_options(task, ENGINE))
+        for s in range(a.seeds)
+    ]
     cfg = method_config("mbd", task.config, a.samples, a.iterations)
     solve = make_solver(problems[0], cfg).solve
     keys = jnp.stack([jax.random.key(s) for s in range(a.seeds)])

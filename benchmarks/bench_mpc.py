@@ -21,7 +21,9 @@ import numpy as np
 
 import mbd
 from mbd.mpc import MPCConfig, make_controller, run_timed
-from mbd.tasks import get_task
+from mbd.tasks import engine_options, get_task
+
+ENGINE = "brax"  # robot tasks on the paper's Brax definitions, as docs/results.md measured
 
 # task -> (horizon, control steps, samples, iterations per control step)
 SETTINGS = {
@@ -47,14 +49,14 @@ def run_task(task_name: str, methods: list[str], seeds: int, mismatch: list[floa
     names = list(methods) + (["mbd+demo"] if task.has_demo else [])
     for method in names:
         demo = method == "mbd+demo"
-        problem = task.make(horizon=horizon, demo=demo, seed=0)
+        problem = task.make(horizon=horizon, demo=demo, seed=0, **engine_options(task, ENGINE))
         ctrl = make_controller(problem, "mbd" if demo else method, cfg, mpc)
         for m in [0.0, *mismatch]:
             plant = None
             if m != 0.0:
                 plant = {**problem.params, "mass": problem.params["mass"] * (1.0 + m)}
             for seed in range(seeds):
-                p = task.make(horizon=horizon, demo=demo, seed=seed)
+                p = task.make(horizon=horizon, demo=demo, seed=seed, **engine_options(task, ENGINE))
                 t0 = time.perf_counter()
                 timed = run_timed(
                     ctrl, jax.random.key(seed), steps, x0=p.init_state, plant_params=plant

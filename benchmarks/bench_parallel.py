@@ -27,6 +27,8 @@ import subprocess
 import sys
 import time
 
+ENGINE = "brax"  # robot tasks on the paper's Brax definitions, as docs/results.md measured
+
 
 def _solve_times(task_name: str, samples: int, iterations: int, devices: int, rounds: int):
     import jax
@@ -34,10 +36,10 @@ def _solve_times(task_name: str, samples: int, iterations: int, devices: int, ro
     from mbd.baselines import method_config
     from mbd.parallel import ParallelConfig
     from mbd.solver import make_solver
-    from mbd.tasks import get_task
+    from mbd.tasks import engine_options, get_task
 
     task = get_task(task_name)
-    problem = task.make(horizon=task.horizon, demo=False, seed=0)
+    problem = task.make(horizon=task.horizon, demo=False, seed=0, **engine_options(task, ENGINE))
     cfg = method_config("mbd", task.config, samples, iterations)
     solver = make_solver(problem, cfg, parallel=ParallelConfig(devices=devices))
     key = jax.random.key(0)
@@ -92,10 +94,10 @@ def _program_bytes(task_name: str, samples: int, chunk: int | None) -> tuple[int
     from mbd.compile import program_bytes
     from mbd.parallel import ParallelConfig
     from mbd.solver import make_solver
-    from mbd.tasks import get_task
+    from mbd.tasks import engine_options, get_task
 
     task = get_task(task_name)
-    problem = task.make(horizon=task.horizon, demo=False, seed=0)
+    problem = task.make(horizon=task.horizon, demo=False, seed=0, **engine_options(task, ENGINE))
     cfg = method_config("mbd", task.config, samples, 1)
     solve = make_solver(problem, cfg, parallel=ParallelConfig(chunk=chunk)).solve
     compiled = solve.lower(jax.random.key(0)).compile()  # no memory check: measuring

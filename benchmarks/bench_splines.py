@@ -20,7 +20,9 @@ import jax
 import numpy as np
 
 from mbd.baselines import get_method, method_config
-from mbd.tasks import get_task
+from mbd.tasks import engine_options, get_task
+
+ENGINE = "brax"  # robot tasks on the paper's Brax definitions, as docs/results.md measured
 
 
 def _key(row: dict) -> tuple:
@@ -45,7 +47,7 @@ def main() -> None:
     for t in a.tasks:
         task = get_task(t)
         for kind in a.splines:
-            base = task.make(horizon=task.horizon, seed=0)
+            base = task.make(horizon=task.horizon, seed=0, **engine_options(task, ENGINE))
             if kind != "none":
                 base = dataclasses.replace(base, knots=a.knots, spline=kind)
             for m in a.methods:
@@ -55,7 +57,9 @@ def main() -> None:
                 run = solver.solve.compile(jax.random.key(0))
                 compile_s = time.perf_counter() - t0
                 for seed in range(a.seeds):
-                    x0 = task.make(horizon=task.horizon, seed=seed).init_state
+                    x0 = task.make(
+                        horizon=task.horizon, seed=seed, **engine_options(task, ENGINE)
+                    ).init_state
                     t0 = time.perf_counter()
                     res = jax.block_until_ready(run(jax.random.key(seed), x0=x0))
                     rows.append(

@@ -1,11 +1,12 @@
-"""Robot tasks and simulator adapters (Brax, MJX), renders, CLI errors.
+"""Robot tasks on Brax (the paper's definitions) and the MJX adapter, renders, CLI errors.
 
 Needs the ``brax`` extra (skipped without it). Every task is built, stepped and solved
-on every backend it supports (23 task/backend pairs), once per module with tiny sizes (4
-samples, horizon 3, one diffusion update) shared by the checks. Compiling a solve over a
-Brax physics step is what costs here (20-75 s of CPU per pair with XLA's optimizations,
-about half without), and these runs are too small for the optimizations to pay, so the
-solves are compiled with ``jax_disable_most_optimizations``.
+on Brax positional, the paper's pipeline, and the generalized and mjx pipelines once
+each (on hopper and pusht), with tiny sizes (4 samples, horizon 3, one diffusion update)
+shared by the checks. Compiling a solve over a Brax physics step is what costs here
+(20-75 s of CPU per pair with XLA's optimizations, about half without), so the solves are
+compiled with ``jax_disable_most_optimizations``. The same tasks on the MuJoCo engines,
+which compile no physics, are tested in ``test_engines.py``.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def solved(name: str, backend: str):
     """(problem, result) of a two-step solve of a task on a backend (cached per module)."""
     task = get_task(name)
     with _fast_compile():
-        problem = task.make(horizon=H, demo=task.has_demo, seed=1, backend=backend)
+        problem = task.make(horizon=H, demo=task.has_demo, seed=1, engine="brax", backend=backend)
         result = mbd.make_solver(problem, TINY).solve(jax.random.key(0))
     return problem, jax.tree_util.tree_map(np.asarray, result)
 
@@ -101,14 +102,17 @@ def expected_rewards(name, problem, result) -> np.ndarray:
 
 
 def _cases():
-    return [pytest.param(t.name, b, id=f"{t.name}-{b}") for t in robots.TASKS for b in t.backends]
+    # the paper's pipeline for every task; the two others once each (the adapter is one)
+    other = [("hopper", "generalized"), ("pusht", "mjx")]
+    pairs = [(t.name, t.backends[0]) for t in robots.TASKS] + other
+    return [pytest.param(n, b, id=f"{n}-{b}") for n, b in pairs]
 
 
 @pytest.mark.parametrize("name", ROBOTS)
 def test_every_task_builds(name):
     task = get_task(name)
     with _fast_compile():
-        problem = task.make(horizon=H, seed=0)
+        problem = task.make(horizon=H, seed=0, engine="brax")
     assert problem.name == name and problem.horizon == H
     assert task.backends and task.render is not None
     assert task.config == robots.AUTHORS[name] and task.horizon == robots.HORIZONS[name]
@@ -243,10 +247,11 @@ def test_malformed_model_file(tmp_path):
 def test_missing_extra_names_the_install(monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(sys.modules, "brax.envs", None)  # import brax.envs now fails
     with pytest.raises(MissingExtraError, match=r"pip install 'mbd\[brax\]'"):
-        get_task("hopper").make(horizon=H)
+        get_task("hopper").make(horizon=H, engine="brax")
     from mbd.cli.main import main
 
-    rc = main(["plan", "hopper", "--quiet", "--out", str(tmp_path / "o"), "--num-steps", "2"])
+    args = ["plan", "hopper", "--quiet", "--out", str(tmp_path / "o"), "--num-steps", "2"]
+    rc = main([*args, "--engine", "brax"])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1
     assert err[0].startswith("mbd plan: error: TASK: hopper:") and "mbd[brax]" in err[0]

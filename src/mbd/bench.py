@@ -57,12 +57,15 @@ class Budget:
         iterations: iterations (MBD's diffusion updates, N - 1 in the reference reading).
         horizon: planning horizon T.
         rl_timesteps: environment steps of an RL training run.
+        engine: simulator of the robot tasks (``brax``, the paper's definitions, or a
+            MuJoCo engine, see :mod:`mbd.sim.engines`); pure-JAX tasks ignore it.
     """
 
     num_samples: int | None = None
     iterations: int | None = None
     horizon: int | None = None
     rl_timesteps: int = 100_000
+    engine: str = "brax"
 
 
 class CompiledRun:
@@ -85,7 +88,7 @@ class CompiledRun:
         self, task_name: str, method: str, budget: Budget, seed: int = 0, parallel: Any = None
     ):
         from mbd.baselines import get_method, method_config
-        from mbd.tasks import get_task
+        from mbd.tasks import engine_options, get_task
 
         task = get_task(task_name)
         self.demo = method == "mbd+demo"
@@ -94,7 +97,8 @@ class CompiledRun:
         name = "mbd" if self.demo else method
         self.horizon = task.horizon if budget.horizon is None else budget.horizon
         self.seed = seed
-        self.problem = task.make(horizon=self.horizon, demo=self.demo, seed=seed)
+        self.engine = engine_options(task, budget.engine)
+        self.problem = task.make(horizon=self.horizon, demo=self.demo, seed=seed, **self.engine)
         self.config = method_config(name, task.config, budget.num_samples, budget.iterations)
         solver = get_method(name).make(self.problem, self.config, parallel=parallel)
         self.parallel = parallel
@@ -120,7 +124,7 @@ class CompiledRun:
         """The task's problem at ``seed`` (its instance is what a run of that seed solves)."""
         if seed == self.seed:
             return self.problem
-        return self.task.make(horizon=self.horizon, demo=self.demo, seed=seed)
+        return self.task.make(horizon=self.horizon, demo=self.demo, seed=seed, **self.engine)
 
 
 def run_planner(compiled: CompiledRun, task: str, method: str, seed: int) -> dict[str, Any]:

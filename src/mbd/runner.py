@@ -16,6 +16,7 @@ import numpy as np
 
 from mbd.parallel import Parallel, num_devices, resolve
 from mbd.problem import Problem
+from mbd.sim import engine_of
 from mbd.solver import MBDConfig, MBDResult, StepInfo, make_solver
 from mbd.tasks import TaskSpec
 
@@ -104,6 +105,7 @@ def plan_task(
         "demo": demo,
         "config": dataclasses.asdict(config),
         "task_options": options,
+        "engine": engine_of(problem),
         "knots": knots,
         "spline": spline if knots is not None else None,
         "final_reward": float(result.reward),

@@ -101,14 +101,20 @@ def leading_name(
 
 
 def check_task_options(
-    task: Any, seed: int, horizon: int, knots: int | None, backend: str | None
+    task: Any,
+    seed: int,
+    horizon: int,
+    knots: int | None,
+    backend: str | None,
+    engine: str | None = None,
 ) -> None:
     """The checks ``mbd plan`` and ``mbd mpc`` share on a task's options (options a task
     has no use for are refused before, by :func:`refuse_absent`).
 
     Raises:
         CLIError: naming the option: a horizon < 1, a negative seed, knots outside
-            [1, horizon], a backend the task does not support.
+            [1, horizon], a backend or engine the task does not support, a Brax backend
+            with a MuJoCo engine.
     """
     if horizon < 1:
         raise CLIError("--horizon", f"must be an integer >= 1 (got {horizon})")
@@ -120,6 +126,15 @@ def check_task_options(
         raise CLIError(
             "--backend",
             f"task {task.name!r} supports {', '.join(task.backends)} (got {backend!r})",
+        )
+    if engine is not None and engine not in task.engines:
+        raise CLIError(
+            "--engine", f"task {task.name!r} supports {', '.join(task.engines)} (got {engine!r})"
+        )
+    if engine not in (None, "auto", "brax") and backend is not None:
+        raise CLIError(
+            "--backend",
+            f"selects a Brax pipeline, which runs on --engine brax (got --engine {engine})",
         )
 
 

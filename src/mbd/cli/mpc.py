@@ -70,8 +70,10 @@ class MPCOptions:
     """use the task's demonstration (MBD methods; it moves with the loop)"""
     seed: int = 0
     """random seed"""
+    engine: str | None = None
+    """simulator of a robot task: auto, mujoco, mjx, warp or brax (see `mbd plan --help`)"""
     backend: str | None = None
-    """physics backend of a simulator task; None: the task's default"""
+    """Brax pipeline of --engine brax (positional, generalized, mjx)"""
     out: Path | None = None
     """output folder; None writes to runs/mpc-TASK-METHOD-sSEED"""
     quiet: bool = False
@@ -123,7 +125,7 @@ def _check(opts: MPCOptions, task) -> None:
         raise CLIError("--steps", f"must be an integer >= 1 (got {opts.steps})")
     if not opts.mismatch > -1:
         raise CLIError("--mismatch", f"must be > -1 (got {opts.mismatch})")
-    check_task_options(task, opts.seed, opts.horizon, opts.knots, opts.backend)
+    check_task_options(task, opts.seed, opts.horizon, opts.knots, opts.backend, opts.engine)
     check_parallel(opts.parallel)
     if opts.demo and opts.method not in ("mbd", "dial"):
         raise CLIError("--demo", f"only the MBD methods use a demonstration (got {opts.method})")
@@ -136,7 +138,8 @@ def parse(argv: list[str]) -> tuple[str, MPCOptions]:
         argv, "TASK", "missing; give a task name first (see `mbd tasks`)", _usage, get_task
     )
     default = MPCOptions(horizon=min(task.horizon, 30) if task.backends else task.horizon)
-    absent = {} if task.backends else {"backend": f"task {name!r} has a single built-in simulator"}
+    single = f"task {name!r} has a single built-in simulator"
+    absent = {} if task.backends else {"backend": single, "engine": single}
     if not task.has_demo:
         absent["demo"] = f"task {name!r} has no demonstration"
     refuse_absent(rest, absent)
@@ -184,7 +187,7 @@ def run(argv: list[str]) -> int:
 
     task = get_task(name)
     console = Console(stderr=True, quiet=opts.quiet or not is_main_process())
-    options = {"backend": opts.backend or next(iter(task.backends), None)}
+    options = {"backend": opts.backend, "engine": opts.engine}
     options = {k: v for k, v in options.items() if v is not None}
     try:
         problem = task.make(horizon=opts.horizon, demo=opts.demo, seed=opts.seed, **options)

@@ -63,9 +63,13 @@ class PlanOptions:
     """search K spline knots per actuator instead of H controls (1 <= K <= H)"""
     spline: Literal["zero", "linear", "cubic"] = "linear"
     """interpolation between knots"""
+    engine: str | None = None
+    """simulator of a robot task: auto (native MuJoCo on a CPU, MuJoCo Warp on a CUDA
+    GPU), mujoco, mjx, warp, or brax (the paper's definitions); None: auto, or brax when
+    --backend is given"""
     backend: str | None = None
-    """physics backend of a simulator task (e.g. positional, generalized, mjx); None: the
-    task's default (`mbd tasks` lists each task's backends)"""
+    """Brax pipeline of --engine brax (positional, generalized, mjx; the paper's:
+    positional); `mbd tasks` lists each task's"""
     solver: Annotated[MBDConfig, tyro.conf.OmitArgPrefixes] = dataclasses.field(
         default_factory=MBDConfig
     )
@@ -102,6 +106,8 @@ def parse(argv: list[str]) -> tuple[str, PlanOptions]:
     absent = {}
     if not task.backends:
         absent["backend"] = f"task {name!r} has a single built-in simulator"
+    if not task.engines:
+        absent["engine"] = f"task {name!r} has a single built-in simulator"
     if not _takes(task, "constrained"):
         absent["constraint"] = f"task {name!r} has no constraint to switch off"
     if not task.has_demo:
@@ -120,7 +126,7 @@ def parse(argv: list[str]) -> tuple[str, PlanOptions]:
         validate_config(opts.solver)
     except ConfigError as e:
         raise CLIError(flag(e.field), e.message) from None
-    check_task_options(task, opts.seed, opts.horizon, opts.knots, opts.backend)
+    check_task_options(task, opts.seed, opts.horizon, opts.knots, opts.backend, opts.engine)
     check_parallel(opts.parallel)
     try:
         streamed_rows(opts.solver, opts.parallel)  # chunks that MBD cannot stream
@@ -191,7 +197,8 @@ def run(argv: list[str]) -> int:
                 progress=on_step,
                 on_compiled=on_compiled,
                 task_options={
-                    "backend": opts.backend or next(iter(task.backends), None),
+                    "backend": opts.backend,
+                    "engine": opts.engine,
                     "constrained": None if opts.constraint else False,
                 },
                 knots=opts.knots,

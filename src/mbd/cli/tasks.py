@@ -17,6 +17,7 @@ def run(argv: list[str]) -> int:
         return fail("mbd tasks", CLIError(argv[0], "mbd tasks takes no arguments"))
     for t in list_tasks():
         demo = " [--demo]" if t.has_demo else ""
+        engine = f" [--engine {'|'.join(t.engines)}]" if t.engines else ""
         backend = f" [--backend {'|'.join(t.backends)}]" if t.backends else ""
-        print(f"{t.name:<18} H={t.horizon:<4} {t.summary}{demo}{backend}")
+        print(f"{t.name:<18} H={t.horizon:<4} {t.summary}{demo}{engine}{backend}")
     return 0

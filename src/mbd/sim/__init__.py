@@ -4,8 +4,12 @@ The solver never imports a simulator; these modules do, lazily, and only when ca
 
 - :mod:`mbd.sim.brax_adapter`: any Brax ``PipelineEnv`` (backends ``positional``,
   ``generalized``, ``mjx``), state = the Brax ``envs.State`` pytree;
-- :mod:`mbd.sim.mjx_adapter`: a MuJoCo model (an MJCF file or string of your own) run by
-  MuJoCo MJX, with a reward function of the MJX data;
+- :mod:`mbd.sim.engines`: a MuJoCo model (MJCF file or text, dm_control and gymnasium
+  files included) with a reward of an engine-neutral :class:`~mbd.sim.engines.View`,
+  run by native MuJoCo (:mod:`mbd.sim.native`, the CPU default), MJX
+  (:mod:`mbd.sim.mjx_adapter`) or MuJoCo Warp (:mod:`mbd.sim.warp_engine`);
+- :mod:`mbd.sim.mjx_adapter`: also a MuJoCo model run by MJX with a reward of the MJX
+  data itself;
 - :mod:`mbd.sim.render`: a self-contained HTML 3-D replay of a planned trajectory.
 
 Both adapters need the ``brax`` extra: ``pip install 'mbd[brax]'``.
@@ -40,7 +44,8 @@ def require(module: str) -> ModuleType:
         The module.
 
     Raises:
-        MissingExtraError: naming ``pip install 'mbd[brax]'`` when it cannot be imported.
+        MissingExtraError: naming ``pip install 'mbd[brax]'`` (``'mbd[warp]'`` for MuJoCo
+            Warp) when it cannot be imported.
     """
     try:
         with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
@@ -48,8 +53,9 @@ def require(module: str) -> ModuleType:
             return importlib.import_module(module)
     except ImportError as e:
         top = module.split(".")[0]
+        hint = "pip install 'mbd[warp]'" if top in ("warp", "mujoco_warp") else EXTRA_HINT
         raise MissingExtraError(
-            f"this needs the optional dependency {top!r} ({e}); install it with: {EXTRA_HINT}"
+            f"this needs the optional dependency {top!r} ({e}); install it with: {hint}"
         ) from None
 
 
@@ -61,4 +67,17 @@ def quiet_brax():
         yield
 
 
-__all__ = ["EXTRA_HINT", "MissingExtraError", "quiet_brax", "require"]
+def engine_of(problem) -> str | None:
+    """The simulator a problem runs on: ``mujoco``, ``mjx``, ``warp``, ``brax-<pipeline>``,
+    or None for a pure-JAX problem."""
+    step = problem.step
+    engine = getattr(step, "engine", None)
+    if isinstance(engine, str):
+        return engine
+    env = getattr(step, "env", None)
+    if env is not None:
+        return f"brax-{getattr(getattr(env, 'unwrapped', env), 'backend', '?')}"
+    return None
+
+
+__all__ = ["EXTRA_HINT", "MissingExtraError", "engine_of", "quiet_brax", "require"]

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import jax
@@ -41,27 +40,14 @@ def load_model(model: Any):
         model: a ``mujoco.MjModel``, MJCF text (starting with ``<``), or a file path.
 
     Returns:
-        The ``mujoco.MjModel``.
+        The ``mujoco.MjModel`` (a copy of one given).
 
     Raises:
         ValueError: when the file is missing or MuJoCo rejects the model (with its reason).
     """
-    mujoco = require("mujoco")
-    if isinstance(model, mujoco.MjModel):
-        return model
-    text = str(model)
-    try:
-        if isinstance(model, Path) or not text.lstrip().startswith("<"):
-            path = Path(model)
-            if not path.is_file():
-                raise ValueError(f"MJCF model file {str(path)!r} does not exist")
-            return mujoco.MjModel.from_xml_path(str(path))
-        return mujoco.MjModel.from_xml_string(text)
-    except ValueError as e:
-        msg = " ".join(str(e).split())
-        if msg.startswith("MJCF model file"):
-            raise
-        raise ValueError(f"cannot load the MJCF model: {msg}") from None
+    from mbd.sim.engines import compile_model
+
+    return compile_model(model)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -132,7 +118,9 @@ def make_mjx_problem(
         if not (np.isfinite(timestep) and timestep > 0):
             raise ValueError(f"timestep must be finite and > 0 (got {timestep})")
         m.opt.timestep = float(timestep)
-    mx = mjx.put_model(m)
+    from mbd.sim.engines import adapt_model
+
+    m, mx = adapt_model(m, "mjx", mjx.put_model)  # options MJX lacks: warned or refused
     d = mjx.make_data(mx)
     qpos = m.qpos0 if init_qpos is None else init_qpos
     qvel = np.zeros(m.nv) if init_qvel is None else init_qvel
@@ -161,6 +149,56 @@ def make_mjx_problem(
         demo=demo,
         name=label,
     )
+
+
+class MJXPhysics:
+    """The ``mjx`` engine of :mod:`mbd.sim.engines`: ``mjx.Data`` states, ``mjx.step``.
+
+    Args:
+        m: the ``mujoco.MjModel``; options MJX lacks are switched off with a warning or
+            refused (:func:`~mbd.sim.engines.adapt_model`).
+        bodies: ids (K,) of the bodies whose world positions the views carry.
+        n_frames: physics steps per control step.
+    """
+
+    engine = "mjx"
+
+    def __init__(self, m, bodies: np.ndarray, n_frames: int):
+        from mbd.sim.engines import adapt_model
+
+        mjx = require("mujoco.mjx")
+        self._mjx = mjx
+        self.model, self.mjx_model = adapt_model(m, "mjx", mjx.put_model)
+        self.bodies = np.asarray(bodies, np.int32).reshape(-1)
+        self.n_frames = int(n_frames)
+
+    def init(self, qpos: np.ndarray, qvel: np.ndarray):
+        """``mjx.Data`` at (qpos, qvel), forward dynamics run."""
+        mjx = self._mjx
+        d = mjx.make_data(self.mjx_model)
+        d = d.replace(qpos=jnp.asarray(qpos, jnp.float32), qvel=jnp.asarray(qvel, jnp.float32))
+        return jax.jit(mjx.forward)(self.mjx_model, d)
+
+    def step(self, d, u: Array):
+        """``n_frames`` ``mjx.step`` calls holding ctrl = u, then forward kinematics (so
+        that ``xpos`` / ``xquat`` are those of the new state)."""
+
+        def physics(d, _):
+            return self._mjx.step(self.mjx_model, d), None
+
+        nxt, _ = jax.lax.scan(physics, d.replace(ctrl=u), None, length=self.n_frames)
+        return self._mjx.kinematics(self.mjx_model, nxt)
+
+    def view(self, d):
+        """The engine-neutral :class:`~mbd.sim.engines.View` of ``mjx.Data``."""
+        from mbd.sim.engines import View
+
+        body = jnp.take(d.xpos, jnp.asarray(self.bodies), axis=-2)
+        return View(d.time, d.qpos, d.qvel, d.act, d.sensordata, body)
+
+    def poses(self, states) -> tuple[np.ndarray, np.ndarray]:
+        """(pos (F, nbody-1, 3), quat (F, nbody-1, 4)) of stacked ``mjx.Data``."""
+        return np.asarray(states.xpos)[:, 1:], np.asarray(states.xquat)[:, 1:]
 
 
 def body_positions(states: PyTree, index: Array) -> Array:
@@ -192,4 +230,4 @@ def frames(problem: Problem, states: PyTree) -> tuple[np.ndarray, np.ndarray]:
     return pos, rot
 
 
-__all__ = ["MJXStep", "body_positions", "frames", "load_model", "make_mjx_problem"]
+__all__ = ["MJXPhysics", "MJXStep", "body_positions", "frames", "load_model", "make_mjx_problem"]

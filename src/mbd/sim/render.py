@@ -211,7 +211,7 @@ def problem_scene(problem, result, title: str = "", track: str | None = None) ->
     Returns:
         :func:`scene_data`'s dict.
     """
-    from mbd.sim import brax_adapter, mjx_adapter
+    from mbd.sim import brax_adapter, engines, mjx_adapter
 
     step = problem.step
     if isinstance(step, brax_adapter.BraxStep):
@@ -223,8 +223,12 @@ def problem_scene(problem, result, title: str = "", track: str | None = None) ->
         m = step.mj_model
         pos, quat = mjx_adapter.frames(problem, result.states)
         dt = float(m.opt.timestep) * step.n_frames
+    elif isinstance(step, engines.MuJoCoStep):
+        m = step.mj_model
+        pos, quat = engines.frames(problem, result.states)
+        dt = step.dt
     else:
-        raise TypeError("render needs a problem made by the Brax or MJX adapter")
+        raise TypeError("render needs a problem made by the Brax, MJX or MuJoCo-engine adapter")
     markers = None
     demo = problem.demo
     if demo is not None:

@@ -29,8 +29,10 @@ class TaskSpec:
             (JSON-ready) for the run summary.
         render: optional ``render(problem, result, path)`` that writes an interactive
             replay (``render.html``) of the planned trajectory.
-        backends: simulator backends ``make(backend=...)`` accepts, the default first;
-            empty for a task with a single built-in simulator.
+        backends: Brax pipelines ``make(backend=...)`` accepts (with engine ``brax``),
+            the default first; empty for a task with a single built-in simulator.
+        engines: engines ``make(engine=...)`` accepts (``auto`` first); empty for a task
+            with a single built-in simulator.
     """
 
     name: str
@@ -43,6 +45,20 @@ class TaskSpec:
     metrics: Callable[..., dict] | None = None
     render: Callable[..., None] | None = None
     backends: tuple[str, ...] = ()
+    engines: tuple[str, ...] = ()
+
+
+def engine_options(task: TaskSpec, engine: str | None) -> dict:
+    """``make`` keyword arguments that select ``engine`` where the task has engines.
+
+    Args:
+        task: a registered task.
+        engine: an engine name, or None (the task's default).
+
+    Returns:
+        ``{"engine": engine}`` for a simulator task given an engine, else ``{}``.
+    """
+    return {"engine": engine} if engine is not None and task.engines else {}
 
 
 _REGISTRY: dict[str, TaskSpec] = {}
@@ -120,6 +136,7 @@ def _register_robots() -> None:
                 metrics=t.metrics,
                 render=robots.render,
                 backends=t.backends,
+                engines=robots.ENGINES,
             )
         )
 
@@ -167,4 +184,4 @@ def _register_robots() -> None:
 
 _register_builtin()
 
-__all__ = ["TaskSpec", "get_task", "list_tasks", "register_task"]
+__all__ = ["TaskSpec", "engine_options", "get_task", "list_tasks", "register_task"]

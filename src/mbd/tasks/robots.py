@@ -297,6 +297,51 @@ def jog_reward_of_positions(torso: np.ndarray, dt: float = JOG_DT) -> np.ndarray
 # --------------------------------------------------------------------------------------
 
 
+ENGINES: tuple[str, ...] = ("auto", "mujoco", "mjx", "warp", "brax")
+"""``engine=`` of the robot tasks: ``auto`` (native MuJoCo on a CPU, MuJoCo Warp with a
+CUDA device), the MuJoCo engines of :mod:`mbd.sim.engines` running the definitions of
+:mod:`mbd.tasks.mujoco_tasks`, or ``brax``: the Brax definitions below, the paper's."""
+
+
+def resolve_engine(engine: str | None, backend: str | None) -> str:
+    """The engine a robot task runs on.
+
+    Args:
+        engine: one of :data:`ENGINES` or None (``auto``).
+        backend: a Brax pipeline, or None; giving one with ``auto`` selects ``brax``.
+
+    Returns:
+        ``mujoco``, ``mjx``, ``warp`` or ``brax``.
+
+    Raises:
+        ValueError: an unknown engine, or a Brax backend with a MuJoCo engine.
+    """
+    if engine not in (None, *ENGINES):
+        raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    if engine in (None, "auto") and backend is not None:
+        return "brax"
+    if engine == "brax":
+        return engine
+    if backend is not None:
+        raise ValueError(
+            f"backend {backend!r} selects a Brax pipeline: it needs engine 'brax' "
+            f"(got engine {engine!r})"
+        )
+    from mbd.sim.engines import check_engine
+
+    return check_engine(engine)
+
+
+def _on_engine(name: str, horizon, demo, seed, engine, backend) -> Problem | None:
+    """The task on a MuJoCo engine, or None where it runs on Brax."""
+    engine = resolve_engine(engine, backend)
+    if engine == "brax":
+        return None
+    from mbd.tasks import mujoco_tasks
+
+    return mujoco_tasks.make(name, horizon, demo=demo, seed=seed, engine=engine)
+
+
 def _check_backend(task: str, backend: str | None, allowed: tuple[str, ...]) -> str:
     backend = allowed[0] if backend is None else backend
     if backend not in allowed:
@@ -339,26 +384,42 @@ def _make_stock(
     return brax_adapter.make_brax_problem(env, horizon, reward=reward, key=seed, name=task)
 
 
-def make_hopper(horizon: int = 50, demo: bool = False, seed: int = 0, backend=None) -> Problem:
+def make_hopper(
+    horizon: int = 50, demo: bool = False, seed: int = 0, backend=None, engine=None
+) -> Problem:
     """hopper: x_torso - 0.5 clip(|z_torso - 1|, -1, 1), n_frames 20 (see module doc)."""
+    if (p := _on_engine("hopper", horizon, demo, seed, engine, backend)) is not None:
+        return p
     del demo
     return _make_stock("hopper", "hopper", horizon, seed, backend, n_frames=20, torso_z=1.0)
 
 
-def make_walker2d(horizon: int = 50, demo: bool = False, seed: int = 0, backend=None) -> Problem:
+def make_walker2d(
+    horizon: int = 50, demo: bool = False, seed: int = 0, backend=None, engine=None
+) -> Problem:
     """walker2d: x_torso - 0.5 clip(|z_torso - 1.1|, -1, 1), n_frames 20."""
+    if (p := _on_engine("walker2d", horizon, demo, seed, engine, backend)) is not None:
+        return p
     del demo
     return _make_stock("walker2d", "walker2d", horizon, seed, backend, n_frames=20, torso_z=1.1)
 
 
-def make_halfcheetah(horizon: int = 50, demo: bool = False, seed: int = 0, backend=None) -> Problem:
+def make_halfcheetah(
+    horizon: int = 50, demo: bool = False, seed: int = 0, backend=None, engine=None
+) -> Problem:
     """halfcheetah: Brax's stock env (its per-backend timestep and n_frames) and reward."""
+    if (p := _on_engine("halfcheetah", horizon, demo, seed, engine, backend)) is not None:
+        return p
     del demo
     return _make_stock("halfcheetah", "halfcheetah", horizon, seed, backend)
 
 
-def make_ant(horizon: int = 50, demo: bool = False, seed: int = 0, backend=None) -> Problem:
+def make_ant(
+    horizon: int = 50, demo: bool = False, seed: int = 0, backend=None, engine=None
+) -> Problem:
     """ant: Brax's stock env and reward."""
+    if (p := _on_engine("ant", horizon, demo, seed, engine, backend)) is not None:
+        return p
     del demo
     return _make_stock("ant", "ant", horizon, seed, backend)
 
@@ -370,8 +431,12 @@ def _humanoid_env(standup: bool, n_frames: int, backend: str):
     return brax_adapter.ModelEnv(sys, backend=backend, n_frames=n_frames)
 
 
-def make_humanoidrun(horizon: int = 50, demo: bool = False, seed: int = 0, backend=None) -> Problem:
+def make_humanoidrun(
+    horizon: int = 50, demo: bool = False, seed: int = 0, backend=None, engine=None
+) -> Problem:
     """humanoidrun: x_torso - clip(|z - 1.3|, -1, 1) - 0.1 |y|, n_frames 7."""
+    if (p := _on_engine("humanoidrun", horizon, demo, seed, engine, backend)) is not None:
+        return p
     from mbd.sim import brax_adapter
 
     del demo
@@ -387,9 +452,11 @@ def make_humanoidrun(horizon: int = 50, demo: bool = False, seed: int = 0, backe
 
 
 def make_humanoidstandup(
-    horizon: int = 50, demo: bool = False, seed: int = 0, backend=None
+    horizon: int = 50, demo: bool = False, seed: int = 0, backend=None, engine=None
 ) -> Problem:
     """humanoidstandup: 1.5 - clip(|z - 1.3|, -2, 1) - 0.1 |x| - 0.1 |y|, lying start."""
+    if (p := _on_engine("humanoidstandup", horizon, demo, seed, engine, backend)) is not None:
+        return p
     from mbd.sim import brax_adapter
 
     del demo
@@ -409,7 +476,9 @@ def make_humanoidstandup(
     return brax_adapter.make_brax_problem(env, horizon, reward, key=seed, name="humanoidstandup")
 
 
-def make_humanoidjog(horizon: int = 50, demo: bool = False, seed: int = 0, backend=None) -> Problem:
+def make_humanoidjog(
+    horizon: int = 50, demo: bool = False, seed: int = 0, backend=None, engine=None
+) -> Problem:
     """humanoidjog: 1 - |vx_torso - 1.6| - |z - 1.3| - 0.1 |y|, n_frames 5 (dt 0.03).
 
     With ``demo``, the partial-state mocap reference (torso, thighs, shins; Eq. 13) with
@@ -417,6 +486,8 @@ def make_humanoidjog(horizon: int = 50, demo: bool = False, seed: int = 0, backe
     world positions ``pipeline_state.x.pos``; r_demo is the jogging reward along the mocap
     torso path.
     """
+    if (p := _on_engine("humanoidjog", horizon, demo, seed, engine, backend)) is not None:
+        return p
     from mbd.sim import brax_adapter
 
     backend = _check_backend("humanoidjog", backend, LOCOMOTION_BACKENDS)
@@ -443,8 +514,12 @@ def make_humanoidjog(horizon: int = 50, demo: bool = False, seed: int = 0, backe
     )
 
 
-def make_pusht(horizon: int = 40, demo: bool = False, seed: int = 0, backend=None) -> Problem:
+def make_pusht(
+    horizon: int = 40, demo: bool = False, seed: int = 0, backend=None, engine=None
+) -> Problem:
     """pusht: push the T to a random goal pose (per seed), planar, no gravity."""
+    if (p := _on_engine("pusht", horizon, demo, seed, engine, backend)) is not None:
+        return p
     from mbd.sim import brax_adapter
 
     del demo
@@ -472,45 +547,76 @@ def make_pusht(horizon: int = 40, demo: bool = False, seed: int = 0, backend=Non
 # --------------------------------------------------------------------------------------
 
 
-def jog_metrics(problem: Problem, result) -> dict:
-    """Distance of the tracked bodies (torso, thighs, shins) to the mocap reference.
+def jog_figures(pos: np.ndarray, x0: float) -> dict:
+    """The humanoidjog figures of a planned path (any engine).
 
     Args:
-        problem: a humanoidjog problem.
-        result: its :class:`~mbd.solver.MBDResult`.
+        pos: (T, 5, 3) world positions of the tracked bodies (torso, thighs, shins).
+        x0: the torso's x at step 0.
 
     Returns:
         ``mocap_distance`` (mean over steps and bodies, metres), ``mocap_distance_final``
         (last step), ``demo_loglik`` (Eq. 13 term, in [-1, 0]), ``mean_speed`` (m/s of the
         torso along x).
     """
-    from mbd.sim import brax_adapter
-
-    sys = getattr(problem.step.env, "unwrapped", problem.step.env).sys
-    idx = brax_adapter.link_index(sys, list(JOG_BODIES))
-    pos = np.asarray(result.states.pipeline_state.x.pos)[:, idx]  # (T, 5, 3)
     ref = mocap_reference(pos.shape[0])
     dist = np.linalg.norm(pos - ref, axis=-1)
     loglik = -np.mean(np.minimum(dist / DEMO_SCALE, 1.0) ** 2)
-    x0 = float(np.asarray(problem.init_state.pipeline_state.x.pos)[idx[0], 0])
-    dt = JOG_DT
     return {
         "mocap_distance": float(np.mean(dist)),
         "mocap_distance_final": float(np.mean(dist[-1])),
         "demo_loglik": float(loglik),
-        "mean_speed": float((pos[-1, 0, 0] - x0) / (dt * pos.shape[0])),
+        "mean_speed": float((pos[-1, 0, 0] - x0) / (JOG_DT * pos.shape[0])),
     }
 
 
-def pusht_metrics(problem: Problem, result) -> dict:
-    """Final pose of the T (x, y in m, theta in rad) and the last step's reward."""
-    q = np.asarray(result.states.pipeline_state.q)[-1]
+def pusht_figures(q: np.ndarray, result) -> dict:
+    """Final pose of the T (x, y in m, theta in rad) from the last qpos (5,), and the
+    last step's reward."""
     return {
         "tee_final_x": float(q[2]),
         "tee_final_y": float(q[3]),
         "tee_final_theta": float(q[4]),
         "final_step_reward": float(np.asarray(result.rewards)[-1]),
     }
+
+
+def _on_mujoco_engine(problem: Problem) -> bool:
+    from mbd.sim.engines import MuJoCoStep
+
+    return isinstance(problem.step, MuJoCoStep)
+
+
+def jog_metrics(problem: Problem, result) -> dict:
+    """Distance of the tracked bodies (torso, thighs, shins) to the mocap reference.
+
+    Args:
+        problem: a humanoidjog problem (Brax or a MuJoCo engine).
+        result: its :class:`~mbd.solver.MBDResult`.
+
+    Returns:
+        :func:`jog_figures`.
+    """
+    if _on_mujoco_engine(problem):
+        from mbd.tasks import mujoco_tasks
+
+        return mujoco_tasks.jog_metrics(problem, result)
+    from mbd.sim import brax_adapter
+
+    sys = getattr(problem.step.env, "unwrapped", problem.step.env).sys
+    idx = brax_adapter.link_index(sys, list(JOG_BODIES))
+    pos = np.asarray(result.states.pipeline_state.x.pos)[:, idx]  # (T, 5, 3)
+    x0 = float(np.asarray(problem.init_state.pipeline_state.x.pos)[idx[0], 0])
+    return jog_figures(pos, x0)
+
+
+def pusht_metrics(problem: Problem, result) -> dict:
+    """Final pose of the T (x, y in m, theta in rad) and the last step's reward."""
+    if _on_mujoco_engine(problem):
+        from mbd.tasks import mujoco_tasks
+
+        return mujoco_tasks.pusht_metrics(problem, result)
+    return pusht_figures(np.asarray(result.states.pipeline_state.q)[-1], result)
 
 
 def render(problem: Problem, result, path) -> None:

@@ -1,0 +1,82 @@
+"""The ``warp`` engine: MuJoCo Warp (``mujoco-warp``), every sample one Warp world.
+
+Made for a GPU, where it is the default engine when JAX sees a CUDA device. Warp also
+runs its kernels on the CPU (it compiles them with LLVM on first use, then caches them),
+which is how this project tests it on CPU-only machines; there it is far slower than the
+native engine.
+
+Like the native engine, a control step of the whole batch is one host callback: the
+states (:class:`~mbd.sim.engines.HostState`, the ``mjSTATE_FULLPHYSICS`` layout) are
+copied into ``nworld = B`` Warp worlds, stepped ``n_frames`` times with ``ctrl = u``,
+forward kinematics run, and copied back. MuJoCo Warp computes in float32, so ``lo`` is
+always 0. The solver warm start is cleared before each control step so that a step is a
+function of its inputs alone. On a GPU the states cross the host once per control step;
+``warp.jax_experimental`` could keep them on the device (not done yet).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from mbd.sim import require
+from mbd.sim.engines import adapt_model, join64
+from mbd.sim.native import HostPhysics
+
+
+class WarpPhysics(HostPhysics):
+    """MuJoCo Warp stepping of :class:`~mbd.sim.engines.HostState` values.
+
+    Args:
+        m: the ``mujoco.MjModel``; options MuJoCo Warp lacks are switched off with a
+            warning or refused.
+        bodies: ids (K,) of the bodies whose world positions the states carry.
+        n_frames: physics steps per control step.
+        device: Warp device (default: Warp's preferred one, a CUDA GPU when present).
+    """
+
+    engine = "warp"
+
+    def __init__(self, m, bodies: np.ndarray, n_frames: int, device: str | None = None):
+        self._wp = require("warp")
+        self._wp.config.quiet = True  # no banner on stdout when Warp starts
+        self._mjw = require("mujoco_warp")
+        self.device = device
+        with self._wp.ScopedDevice(device):
+            m, self.warp_model = adapt_model(m, "warp", self._mjw.put_model)
+        self._layout(m, bodies, n_frames)
+        self._data: dict[int, Any] = {}  # Warp data per batch size
+
+    def _world_data(self, n: int):
+        if n not in self._data:
+            self._data[n] = self._mjw.make_data(self.model, nworld=n)
+        return self._data[n]
+
+    def host_step(self, hi: np.ndarray, lo: np.ndarray, u: np.ndarray):
+        """One control step of a batch on ``B`` Warp worlds."""
+        wp, mjw, m = self._wp, self._mjw, self.model
+        x = join64(hi, lo).reshape(-1, self.nstate)
+        n = x.shape[0]
+        with self._lock, wp.ScopedDevice(self.device):
+            d = self._world_data(n)
+            d.time.assign(x[:, 0].astype(np.float32))
+            for field, sl in self.fields():
+                if sl.stop > sl.start:
+                    getattr(d, field).assign(x[:, sl].astype(np.float32))
+            d.ctrl.assign(np.asarray(u, np.float32).reshape(n, m.nu))
+            d.qacc_warmstart.zero_()
+            for _ in range(self.n_frames):
+                mjw.step(self.warp_model, d)
+            mjw.kinematics(self.warp_model, d)
+            out = x.copy()
+            out[:, 0] = d.time.numpy()
+            for field, sl in self.fields():
+                if sl.stop > sl.start:
+                    out[:, sl] = getattr(d, field).numpy()
+            sens = d.sensordata.numpy().reshape(n, m.nsensordata)
+            body = d.xpos.numpy()[:, self.bodies]
+        return self._pack(hi.shape[:-1], out, sens, body)
+
+
+__all__ = ["WarpPhysics"]

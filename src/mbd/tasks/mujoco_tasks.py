@@ -1,0 +1,245 @@
+"""The paper's robot tasks defined once on MuJoCo models, for every MuJoCo engine.
+
+Each task is an MJCF model, a control period (``n_frames`` physics steps of the model's
+own time step) and a reward on :class:`~mbd.sim.engines.View` values, run by the native
+engine, MJX or MuJoCo Warp (:mod:`mbd.sim.engines`). The rewards are those of
+``../shared/reference/NOTES.md`` as :mod:`mbd.tasks.robots` writes them for Brax, read
+from the torso's world position (``View.body_pos``, the body frame Brax calls ``x.pos``):
+
+=================  ==========================  ========  ==========  ===================
+task               model                       timestep  n_frames    x_0 noise (uniform)
+=================  ==========================  ========  ==========  ===================
+hopper             Brax hopper.xml             0.002     20 (0.04 s)  +-0.005 qpos, qvel
+walker2d           Brax walker2d.xml           0.002     20 (0.04 s)  +-0.005
+halfcheetah        Brax half_cheetah.xml       0.01      5 (0.05 s)   +-0.1
+ant                Brax ant.xml                0.01      5 (0.05 s)   +-0.1
+humanoidrun        :func:`humanoid_xml`        0.006     7            none
+humanoidstandup    ``humanoid_xml(True)``      0.006     7            none
+humanoidjog        :func:`humanoid_xml`        0.006     5 (0.03 s)   none
+pusht              ``PUSHT_XML``               0.01      5            none
+=================  ==========================  ========  ==========  ===================
+
+The models are the MJCF files as MuJoCo reads them, which is what Brax's ``generalized``
+and ``mjx`` pipelines simulate; Brax's ``positional`` pipeline (the paper's) changes
+some of them (ant: timestep 0.005, gear 200; halfcheetah: timestep 0.003125) and
+simulates different contact physics, so rewards differ between Brax positional and these
+engines (``docs/results.md`` compares them). The control period matches the paper's in
+every task. halfcheetah and ant keep Brax's stock rewards: forward velocity of the torso
+minus 0.1 |u|^2 (halfcheetah), plus 1 minus 0.5 |u|^2 (ant).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+from xml.etree import ElementTree
+
+import jax.numpy as jnp
+import numpy as np
+
+from mbd.problem import Demo, Problem
+from mbd.tasks import robots
+
+
+def _hopper_like(target_z: float) -> Callable:
+    def reward(before, u, after):
+        p = after.body_pos[0]
+        return p[0] - 0.5 * jnp.clip(jnp.abs(p[2] - target_z), -1.0, 1.0)
+
+    return reward
+
+
+def _halfcheetah_reward(dt: float) -> Callable:
+    def reward(before, u, after):
+        vx = (after.body_pos[0, 0] - before.body_pos[0, 0]) / dt
+        return vx - 0.1 * jnp.sum(u**2)
+
+    return reward
+
+
+def _ant_reward(dt: float) -> Callable:
+    def reward(before, u, after):
+        vx = (after.body_pos[0, 0] - before.body_pos[0, 0]) / dt
+        return vx + 1.0 - 0.5 * jnp.sum(u**2)
+
+    return reward
+
+
+def _run_reward(before, u, after):
+    p = after.body_pos[0]
+    return p[0] - jnp.clip(jnp.abs(p[2] - 1.3), -1.0, 1.0) - 0.1 * jnp.abs(p[1])
+
+
+def _standup_reward(before, u, after):
+    p = after.body_pos[0]
+    return (
+        1.5 - jnp.clip(jnp.abs(p[2] - 1.3), -2.0, 1.0) - 0.1 * jnp.abs(p[0]) - 0.1 * jnp.abs(p[1])
+    )
+
+
+def _jog_reward(before, u, after):
+    p = after.body_pos[0]
+    vx = after.qvel[0]  # the free joint's linear velocity, world frame
+    return 1.0 - jnp.abs(vx - robots.JOG_SPEED) - jnp.abs(p[2] - 1.3) - 0.1 * jnp.abs(p[1])
+
+
+def _pusht_reward(before, u, after, goal):
+    q = after.qpos  # pusher x, y; T x, y, theta
+    tee = q[2:4]
+    d_goal = jnp.linalg.norm(goal[:2] - tee)
+    d_rot = jnp.abs(goal[2] - q[4]) / jnp.pi
+    d_push = jnp.maximum(jnp.linalg.norm(q[:2] - tee) - 0.2, 0.0)
+    return 1.0 - (d_goal + d_rot + d_push)
+
+
+def _cheetah_xml() -> str:
+    # MuJoCo deprecates ``settotalmass`` (and says so on stdout); the total is applied
+    # after compiling instead (mj_setTotalmass), which gives the same masses.
+    root = ElementTree.fromstring(robots._brax_asset("half_cheetah.xml"))
+    compiler = root.find("compiler")
+    if compiler is not None:
+        compiler.attrib.pop("settotalmass", None)
+    return ElementTree.tostring(root, encoding="unicode")
+
+
+CHEETAH_TOTAL_MASS = 14.0
+"""half_cheetah.xml's ``settotalmass``."""
+
+
+@dataclasses.dataclass(frozen=True)
+class MuJoCoTask:
+    """An engine-neutral task definition.
+
+    Attributes:
+        name: task name.
+        xml: ``xml() -> MJCF text``.
+        n_frames: physics steps per control step.
+        reward: ``reward(dt) -> reward(before, u, after[, params])``.
+        noise: half-width of the uniform noise on x_0's qpos and qvel (seeded).
+        total_mass: optional total mass applied after compiling.
+    """
+
+    name: str
+    xml: Callable[[], str]
+    n_frames: int
+    reward: Callable[[float], Callable]
+    noise: float = 0.0
+    total_mass: float | None = None
+
+
+TASKS: dict[str, MuJoCoTask] = {
+    t.name: t
+    for t in (
+        MuJoCoTask("hopper", lambda: robots._brax_asset("hopper.xml"), 20,
+                   lambda dt: _hopper_like(1.0), noise=5e-3),
+        MuJoCoTask("walker2d", lambda: robots._brax_asset("walker2d.xml"), 20,
+                   lambda dt: _hopper_like(1.1), noise=5e-3),
+        MuJoCoTask("halfcheetah", _cheetah_xml, 5, _halfcheetah_reward, noise=0.1,
+                   total_mass=CHEETAH_TOTAL_MASS),
+        MuJoCoTask("ant", lambda: robots._brax_asset("ant.xml"), 5, _ant_reward, noise=0.1),
+        MuJoCoTask("humanoidrun", lambda: robots.humanoid_xml(False), 7,
+                   lambda dt: _run_reward),
+        MuJoCoTask("humanoidstandup", lambda: robots.humanoid_xml(True), 7,
+                   lambda dt: _standup_reward),
+        MuJoCoTask("humanoidjog", lambda: robots.humanoid_xml(False), 5,
+                   lambda dt: _jog_reward),
+        MuJoCoTask("pusht", lambda: robots.PUSHT_XML, 5, lambda dt: _pusht_reward),
+    )
+}  # fmt: skip
+
+
+def make(
+    name: str,
+    horizon: int,
+    demo: bool = False,
+    seed: int = 0,
+    engine: str | None = None,
+    threads: int | None = None,
+) -> Problem:
+    """Builds a paper task on a MuJoCo engine.
+
+    Args:
+        name: one of :data:`TASKS`.
+        horizon: control steps T.
+        demo: humanoidjog's mocap demonstration (Eq. 13: torso, thighs, shins).
+        seed: seed of x_0's noise (and of push-T's goal).
+        engine: ``mujoco``, ``mjx``, ``warp`` or None for the machine's default.
+        threads: threads of the native engine.
+
+    Returns:
+        The :class:`~mbd.problem.Problem`; ``problem.step`` is a
+        :class:`~mbd.sim.engines.MuJoCoStep`.
+    """
+    from mbd.sim import engines
+
+    task = TASKS[name]
+    m = engines.compile_model(task.xml())
+    if task.total_mass is not None:
+        mujoco = _mujoco()
+        mujoco.mj_setTotalmass(m, task.total_mass)
+    dt = float(m.opt.timestep) * task.n_frames
+    rng = np.random.default_rng(seed)
+    qpos = np.array(m.qpos0)
+    qvel = np.zeros(m.nv)
+    if task.noise:
+        qpos = qpos + rng.uniform(-task.noise, task.noise, m.nq)
+        qvel = qvel + rng.uniform(-task.noise, task.noise, m.nv)
+    bodies: tuple[str, ...] = ("torso",)
+    params: Any = None
+    if name == "pusht":
+        bodies = ("pusher",)
+        qpos[:2] = robots.PUSHT_PUSHER_START
+        params = jnp.asarray(robots.pusht_goal(seed))
+    d = None
+    if name == "humanoidjog":
+        bodies = robots.JOG_BODIES  # torso first
+        if demo:
+            ref = robots.mocap_reference(horizon)
+            d = Demo(
+                reference=ref,
+                scale=robots.DEMO_SCALE,
+                reward=float(np.mean(robots.jog_reward_of_positions(ref[:, 0]))),
+                observe=lambda states, controls: problem_view(states).body_pos,
+            )
+    problem = engines.make_mujoco_problem(
+        m,
+        task.reward(dt),
+        horizon,
+        engine=engine,
+        n_frames=task.n_frames,
+        init_qpos=qpos,
+        init_qvel=qvel,
+        bodies=bodies,
+        demo=None,
+        params=params,
+        name=name,
+        threads=threads,
+    )
+    problem_view = problem.step.physics.view
+    if d is not None:
+        problem = dataclasses.replace(problem, demo=d)
+    return problem
+
+
+def _mujoco():
+    from mbd.sim import require
+
+    return require("mujoco")
+
+
+def jog_metrics(problem: Problem, result) -> dict:
+    """:func:`mbd.tasks.robots.jog_metrics` for a humanoidjog problem on a MuJoCo engine."""
+    view = problem.step.physics.view
+    pos = np.asarray(view(result.states).body_pos)  # (T, 5, 3)
+    x0 = float(np.asarray(view(problem.init_state).body_pos)[0, 0])
+    return robots.jog_figures(pos, x0)
+
+
+def pusht_metrics(problem: Problem, result) -> dict:
+    """Final pose of the T and the last step's reward, on a MuJoCo engine."""
+    q = np.asarray(problem.step.physics.view(result.states).qpos)[-1]
+    return robots.pusht_figures(q, result)
+
+
+__all__ = ["TASKS", "MuJoCoTask", "jog_metrics", "make", "pusht_metrics"]
