@@ -11,8 +11,9 @@ The mean reward of those same control sequences is printed beside, to show how f
 engines' physics differ (Brax positional simulates other contact physics than MuJoCo).
 
 ``plan``: the wall time of the ``mbd plan`` command line per engine, each in its own
-process (imports, model build, compile and solve: what a user waits for), with the time
-to the first diffusion update (everything but the solve) from its ``summary.json``.
+process with JAX's compilation cache off (imports, model build, compile and solve: what a
+user waits for the first time), with the time to the first diffusion update (everything
+but the solve) from its ``summary.json``.
 
 ``rewards``: MBD plan rewards of the paper's tasks at the paper's Table 4 budget (its
 sample counts, N = 100, temperatures, horizons) on one engine, per seed.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -89,14 +91,15 @@ def plan(a) -> list[dict]:
     rows = []
     for engine in a.engines:
         with tempfile.TemporaryDirectory() as tmp:
-            extra = ["--engine", "brax", "--backend", engine.split("-", 1)[1]]
-            if not engine.startswith("brax"):
-                extra = ["--engine", engine]
+            extra = ["--engine", engine]
+            if engine.startswith("brax-"):
+                extra = ["--engine", "brax", "--backend", engine.split("-", 1)[1]]
             cmd = ["mbd", "plan", a.task, "--num-samples", str(a.samples), "--quiet"]
             cmd += ["--num-steps", str(a.num_steps)] if a.num_steps else []
             cmd += [*extra, "--out", f"{tmp}/run"]
             t0 = time.perf_counter()
-            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+            env = dict(os.environ, MBD_CACHE_DIR="off")  # a first plan: nothing cached
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=env)
             wall = time.perf_counter() - t0
             s = json.loads(Path(f"{tmp}/run/summary.json").read_text())
         row = {

@@ -50,8 +50,13 @@ def _in_tmp_dir(tmp_path, monkeypatch):
 
 
 def dm_control_model(name: str) -> Path:
-    suite = pytest.importorskip("dm_control.suite")
-    return Path(suite.__file__).parent / name
+    """A dm_control suite model file (the package is not imported: it starts GLFW)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("dm_control")
+    if spec is None:
+        pytest.skip("dm-control is not installed (the test extra has it)")
+    return Path(spec.submodule_search_locations[0]) / "suite" / name
 
 
 def host_rollout(m, qpos, qvel, controls, n_frames):

@@ -95,7 +95,7 @@ def _pusht_reward(before, u, after, goal):
 
 def _cheetah_xml() -> str:
     # MuJoCo deprecates ``settotalmass`` (and says so on stdout); the total is applied
-    # after compiling instead (mj_setTotalmass), which gives the same masses.
+    # after compiling instead (mj_setTotalmass, then mj_setConst), as MuJoCo advises.
     root = ElementTree.fromstring(robots._brax_asset("half_cheetah.xml"))
     compiler = root.find("compiler")
     if compiler is not None:
@@ -178,6 +178,7 @@ def make(
     if task.total_mass is not None:
         mujoco = _mujoco()
         mujoco.mj_setTotalmass(m, task.total_mass)
+        mujoco.mj_setConst(m, mujoco.MjData(m))  # what the compiler does after scaling
     dt = float(m.opt.timestep) * task.n_frames
     rng = np.random.default_rng(seed)
     qpos = np.array(m.qpos0)

@@ -142,10 +142,19 @@ STANDUP_CONTACT_GEOMS = (
 
 
 def _brax_asset(name: str) -> str:
-    from mbd.sim import require
+    """An MJCF file shipped with Brax, read without importing Brax (2 s here)."""
+    import importlib.util
+    from pathlib import Path
 
-    require("brax")  # imported quietly first (it prints on import without MuJoCo Warp)
-    return (resources.files("brax") / "envs" / "assets" / name).read_text()
+    from mbd.sim import EXTRA_HINT, MissingExtraError
+
+    spec = importlib.util.find_spec("brax")
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingExtraError(
+            f"this needs the optional dependency 'brax' (its model files); install it with: "
+            f"{EXTRA_HINT}"
+        )
+    return (Path(spec.submodule_search_locations[0]) / "envs" / "assets" / name).read_text()
 
 
 def humanoid_xml(standup: bool = False) -> str:
