@@ -173,6 +173,21 @@ def test_dm_control_models_load_and_mjx_switches_energy_off_with_a_warning():
     assert m.opt.enableflags & int(mujoco.mjtEnableBit.mjENBL_ENERGY)  # the user's: untouched
 
 
+def test_gymnasium_models_load_and_step_on_the_native_engine():
+    import importlib.util
+
+    spec = importlib.util.find_spec("gymnasium")
+    if spec is None:
+        pytest.skip("gymnasium is not installed (the test extra has it)")
+    assets = Path(spec.submodule_search_locations[0]) / "envs" / "mujoco" / "assets"
+    files = sorted(assets.glob("*.xml"))
+    assert {"ant.xml", "hopper.xml", "humanoid.xml", "reacher.xml"} <= {f.name for f in files}
+    for f in files:
+        problem = engines.make_mujoco_problem(f, lambda b, u, a: a.qpos[0], horizon=3)
+        ro = mbd.rollout(problem, jnp.zeros((3, problem.action_dim)))
+        assert np.all(np.isfinite(ro.rewards)), f.name
+
+
 def test_unsupported_option_is_refused_in_one_line():
     m = engines.compile_model(PENDULUM)
 
