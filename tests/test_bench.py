@@ -101,6 +101,19 @@ def test_runs_are_bit_identical_when_repeated():
         assert a["iterations"] == 3 and len(a["reward_history"]) == 3
 
 
+def test_mbd_options_reach_the_mbd_runs_and_the_budget(tmp_path):
+    out = tmp_path / "sweep"
+    args = [*TINY, "--methods", "mbd", "cem", "--seeds", "0", "--out", str(out), "--quiet"]
+    assert main(["bench", *args, "--noise-size", "adaptive", "--no-report"]) == 0
+    runs = {r["method"]: r for r in map(json.loads, _lines(out / "runs.jsonl"))}
+    assert runs["mbd"]["config"]["noise_size"] == "adaptive"
+    assert runs["mbd"]["config"]["noise_shape"] == "isotropic"
+    assert "noise_size" not in runs["cem"]["config"]  # the baselines have no such option
+    budget = json.loads((out / "sweep.json").read_text())["budget"]
+    assert budget["noise_size"] == "adaptive" and "noise_shape" not in budget
+    assert main(["bench", *args]) == 2  # the paper's MBD in the same folder: another budget
+
+
 def _record(task, method, seed, reward, solve, compile_s, hist):
     return {
         "key": f"{task}/{method}/{seed}",
@@ -177,6 +190,10 @@ def test_summarize_rl_rows_have_no_compile_time():
         (["bench", "--seeds", "-1"], "--seeds"),
         (["bench", "--iterations", "0"], "--iterations: must be an integer >= 1"),
         (["bench", "--tasks", "pointmass", "--methods", "mbd+demo"], "--methods: mbd+demo"),
+        (
+            ["bench", "--tasks", "pointmass", "--noise-shape", "full", "--chunk", "4"],
+            "--chunk: mbd on pointmass: --noise-shape full needs the whole batch",
+        ),
         (["report"], "DIR"),
         (["report", "/nonexistent/dir"], "has no runs.jsonl"),
     ],

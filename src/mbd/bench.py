@@ -59,6 +59,8 @@ class Budget:
         rl_timesteps: environment steps of an RL training run.
         engine: simulator of the robot tasks (``brax``, the paper's definitions, or a
             MuJoCo engine, see :mod:`mbd.sim.engines`); pure-JAX tasks ignore it.
+        mbd_options: :class:`~mbd.solver.MBDConfig` fields set on the MBD methods (``mbd``,
+            ``mbd+demo``), e.g. ``{"noise_size": "adaptive"}``; the baselines ignore them.
     """
 
     num_samples: int | None = None
@@ -66,6 +68,7 @@ class Budget:
     horizon: int | None = None
     rl_timesteps: int = 100_000
     engine: str = "brax"
+    mbd_options: tuple[tuple[str, Any], ...] = ()
 
 
 class CompiledRun:
@@ -100,6 +103,8 @@ class CompiledRun:
         self.engine = engine_options(task, budget.engine)
         self.problem = task.make(horizon=self.horizon, demo=self.demo, seed=seed, **self.engine)
         self.config = method_config(name, task.config, budget.num_samples, budget.iterations)
+        if name == "mbd" and budget.mbd_options:
+            self.config = dataclasses.replace(self.config, **dict(budget.mbd_options))
         solver = get_method(name).make(self.problem, self.config, parallel=parallel)
         self.parallel = parallel
         self.solver = solver

@@ -53,6 +53,10 @@ class BenchOptions:
     """simulator of the robot tasks: brax (the paper's definitions on Brax positional,
     which the paper's tables were measured on) or a MuJoCo engine (auto: native MuJoCo on
     a CPU); method rl always trains on Brax"""
+    noise_size: Literal["schedule", "adaptive"] = "schedule"
+    """MBD methods: the noise size (MBDConfig.noise_size; schedule: the paper's)"""
+    noise_shape: Literal["isotropic", "diagonal", "full"] = "isotropic"
+    """MBD methods: the noise shape (MBDConfig.noise_shape; isotropic: the paper's)"""
     batch: Literal["auto", "on", "off"] = "auto"
     """run a task's seeds as one vmapped batch where it fits in memory; auto: on a GPU or
     TPU, not on a CPU (no faster there); results agree up to the last bits"""
@@ -74,14 +78,22 @@ def _budget_dict(opts: BenchOptions) -> dict:
         "rl_timesteps": opts.rl_timesteps,
         # absent for brax, so that sweeps recorded before engines existed still resume
         **({} if opts.engine == "brax" else {"engine": opts.engine}),
+        **dict(_mbd_options(opts)),
     }
+
+
+def _mbd_options(opts: BenchOptions) -> tuple[tuple[str, str], ...]:
+    """The MBD options that differ from the paper's (absent from old sweeps' budgets)."""
+    chosen = (("noise_size", opts.noise_size, "schedule"),
+              ("noise_shape", opts.noise_shape, "isotropic"))  # fmt: skip
+    return tuple((k, v) for k, v, default in chosen if v != default)
 
 
 def parse(argv: list[str]) -> BenchOptions:
     """Parses and checks the options; raises :class:`CLIError` for a bad value."""
     from mbd.baselines import get_method, method_config
     from mbd.bench import known_methods
-    from mbd.solver import ConfigError
+    from mbd.solver import ConfigError, streamed_rows
     from mbd.tasks import get_task
 
     opts = tyro_parse(
@@ -137,7 +149,12 @@ def parse(argv: list[str]) -> BenchOptions:
             )
         for t in opts.tasks:
             try:
-                method_config(spec.name, get_task(t).config, opts.num_samples, opts.iterations)
+                cfg = method_config(
+                    spec.name, get_task(t).config, opts.num_samples, opts.iterations
+                )
+                if spec.name == "mbd":  # the MBD options, and the chunks they allow
+                    cfg = dataclasses.replace(cfg, **dict(_mbd_options(opts)))
+                    streamed_rows(cfg, opts.parallel)
             except ConfigError as e:
                 opt = {"num_iterations": "--iterations"}.get(
                     e.field, "--" + e.field.replace("_", "-")
@@ -156,7 +173,8 @@ def parse(argv: list[str]) -> BenchOptions:
             raise CLIError(
                 "--out",
                 f"{out} holds a sweep with another budget {old}; rerun with the same "
-                "--num-samples/--iterations/--horizon/--rl-timesteps, or use another folder",
+                "--num-samples/--iterations/--horizon/--rl-timesteps/--engine/--noise-size/"
+                "--noise-shape, or use another folder",
             )
     return dataclasses.replace(opts, out=out)
 
@@ -224,7 +242,14 @@ def run(argv: list[str]) -> int:
         disable=opts.quiet,
     )
     bar = progress.add_task("sweep", total=total, completed=total - len(todo))
-    budget = Budget(opts.num_samples, opts.iterations, opts.horizon, opts.rl_timesteps, opts.engine)
+    budget = Budget(
+        opts.num_samples,
+        opts.iterations,
+        opts.horizon,
+        opts.rl_timesteps,
+        opts.engine,
+        _mbd_options(opts),
+    )
 
     def on_start(i, n, run):
         progress.update(bar, description=f"{run[0]}/{run[1]}/seed {run[2]}")
