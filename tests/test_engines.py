@@ -225,6 +225,10 @@ def test_bad_input_fails_clearly(tmp_path):
         engines.make_mujoco_problem(PENDULUM, upright, 3, init_qpos=[0.0, 1.0])
     with pytest.raises(ValueError, match="n_frames must be an integer >= 1"):
         engines.make_mujoco_problem(PENDULUM, upright, 3, n_frames=0)
+    with pytest.raises(ValueError, match=r"threads must be an integer >= 1 \(got 0\)"):
+        engines.make_mujoco_problem(PENDULUM, upright, 3, threads=0)
+    with pytest.raises(ValueError, match="timestep must be finite and > 0"):
+        engines.make_mujoco_problem(PENDULUM, upright, 3, timestep=-0.01)
     with pytest.raises(ValueError, match="no actuator"):
         engines.make_mujoco_problem("<mujoco><worldbody/></mujoco>", upright, 3)
     with pytest.raises(ValueError, match=r"must return a scalar, got shape \(2,\)"):

@@ -152,7 +152,7 @@ def compile_model(model: Any, timestep: float | None = None):
         timestep: optional physics time step replacing ``opt.timestep``.
 
     Returns:
-        The ``mujoco.MjModel`` (a copy when one was given and the time step changes).
+        The ``mujoco.MjModel`` (a copy of one given, so the caller's is never changed).
 
     Raises:
         ValueError: a missing file, an MJCF MuJoCo rejects (its reason in one line), a bad
@@ -214,9 +214,10 @@ def action_box(m) -> tuple[np.ndarray, np.ndarray]:
     return lo, hi
 
 
-def model_name(m) -> str:
-    """The model's own name (``<mujoco model=...>``), or ``"mujoco_model"``."""
-    return bytes(m.names).split(b"\0", 1)[0].decode() or "mujoco_model"
+def model_name(m, default: str = "mujoco_model") -> str:
+    """The model's own name (``<mujoco model=...>``, which opens MuJoCo's name buffer),
+    or ``default``."""
+    return bytes(m.names).split(b"\0", 1)[0].decode() or default
 
 
 REPORTING_FLAGS: tuple[str, ...] = ("mjENBL_ENERGY", "mjENBL_FWDINV")
@@ -372,8 +373,9 @@ def make_mujoco_problem(
         init_qvel: x_0's joint velocities (nv,); zeros if None.
         timestep: optional physics time step replacing ``opt.timestep``.
         bodies: body names whose world positions the views carry (``View.body_pos``).
-        demo: optional :class:`~mbd.problem.Demo`; ``observe(states, controls)`` gets the
-            stacked engine states: read them with ``problem.step.physics.view(states)``.
+        demo: optional :class:`~mbd.problem.Demo` whose ``observe(views, controls)`` reads
+            the stacked :class:`View` of x_1 .. x_T (leading axis T), engine-neutral like
+            the reward (the problem's ``demo.observe`` takes the engine's states).
         params: optional per-episode values, the reward's fourth argument.
         name: label; the model's name if None.
         threads: threads of the native engine (default: the CPU count).
@@ -401,6 +403,11 @@ def make_mujoco_problem(
         )
     if not (np.all(np.isfinite(qpos)) and np.all(np.isfinite(qvel))):
         raise ValueError("init_qpos and init_qvel must be finite")
+    if demo is not None and demo.observe is not None:
+        observe = demo.observe
+        demo = dataclasses.replace(
+            demo, observe=lambda states, controls: observe(physics.view(states), controls)
+        )
     lo, hi = action_box(m)
     return Problem(
         init_state=physics.init(qpos, qvel),

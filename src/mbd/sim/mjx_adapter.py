@@ -106,20 +106,16 @@ def make_mjx_problem(
     Returns:
         The problem; ``problem.step`` is an :class:`MJXStep`.
     """
+    from mbd.sim.engines import action_box, adapt_model, compile_model, model_name
+
     mjx = require("mujoco.mjx")
-    m = load_model(model)
+    m = compile_model(model, timestep)
     if m.nu < 1:
         raise ValueError("the model has no actuator: nothing to plan")
     if not isinstance(n_frames, int | np.integer) or n_frames < 1:
         raise ValueError(f"n_frames must be an integer >= 1 (got {n_frames!r})")
     if not callable(reward):
         raise TypeError("reward must be a function (mjx_data, u) -> scalar")
-    if timestep is not None:
-        if not (np.isfinite(timestep) and timestep > 0):
-            raise ValueError(f"timestep must be finite and > 0 (got {timestep})")
-        m.opt.timestep = float(timestep)
-    from mbd.sim.engines import adapt_model
-
     m, mx = adapt_model(m, "mjx", mjx.put_model)  # options MJX lacks: warned or refused
     d = mjx.make_data(mx)
     qpos = m.qpos0 if init_qpos is None else init_qpos
@@ -132,13 +128,7 @@ def make_mjx_problem(
             f"(got {qpos.shape} and {qvel.shape})"
         )
     d = jax.jit(mjx.forward)(mx, d.replace(qpos=qpos, qvel=qvel))
-    limited = np.asarray(m.actuator_ctrllimited, dtype=bool)
-    rng = np.asarray(m.actuator_ctrlrange, dtype=np.float32).reshape(-1, 2)
-    lo = np.where(limited, rng[:, 0], -1.0).astype(np.float32)
-    hi = np.where(limited, rng[:, 1], 1.0).astype(np.float32)
-    label = name
-    if label is None:  # the model's name opens MuJoCo's name buffer
-        label = bytes(m.names).split(b"\0", 1)[0].decode() or "mjx_model"
+    lo, hi = action_box(m)
     return Problem(
         init_state=d,
         step=MJXStep(mj_model=m, mjx_model=mx, reward=reward, n_frames=int(n_frames)),
@@ -147,7 +137,7 @@ def make_mjx_problem(
         action_low=lo,
         action_high=hi,
         demo=demo,
-        name=label,
+        name=name or model_name(m, default="mjx_model"),
     )
 
 

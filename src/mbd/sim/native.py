@@ -14,6 +14,7 @@ the host sees exactly the float64 state it returned.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import jax
@@ -93,14 +94,17 @@ class HostPhysics:
             body.astype(f32).reshape(*lead, len(self.bodies), 3),
         )
 
+    def _kinematics(self, x: np.ndarray, d) -> Iterator[Any]:
+        """``d`` after ``mj_kinematics`` at each float64 state of x (F, nstate), in turn."""
+        mj, m = self._mujoco, self.model
+        for row in x:
+            mj.mj_setState(m, d, row, self.spec)
+            mj.mj_kinematics(m, d)
+            yield d
+
     def init(self, qpos: np.ndarray, qvel: np.ndarray) -> HostState:
         """The state x_0 at (qpos, qvel) (forward dynamics run, sensors fresh)."""
-        x, sens, body = self.host_init(qpos, qvel)
-        hi, lo = split64(x)
-        f32 = jnp.float32
-        return HostState(
-            jnp.asarray(hi), jnp.asarray(lo), jnp.asarray(sens, f32), jnp.asarray(body, f32)
-        )
+        return HostState(*map(jnp.asarray, self._pack((), *self.host_init(qpos, qvel))))
 
     def step(self, state: HostState, u: Array) -> HostState:
         """``n_frames`` physics steps holding ctrl = u; batched under ``vmap``.
@@ -138,16 +142,12 @@ class HostPhysics:
         Returns:
             (pos (F, nbody-1, 3), quat (F, nbody-1, 4)), from ``mj_kinematics``.
         """
-        mj, m = self._mujoco, self.model
-        x = join64(np.asarray(states.hi), np.asarray(states.lo))
-        d = mj.MjData(m)
-        pos, quat = [], []
-        for row in x.reshape(-1, self.nstate):
-            mj.mj_setState(m, d, row, self.spec)
-            mj.mj_kinematics(m, d)
-            pos.append(np.array(d.xpos[1:]))
-            quat.append(np.array(d.xquat[1:]))
-        return np.stack(pos), np.stack(quat)
+        x = join64(np.asarray(states.hi), np.asarray(states.lo)).reshape(-1, self.nstate)
+        frames = [
+            (d.xpos[1:].copy(), d.xquat[1:].copy())
+            for d in self._kinematics(x, self._mujoco.MjData(self.model))
+        ]
+        return np.stack([p for p, _ in frames]), np.stack([q for _, q in frames])
 
 
 class NativePhysics(HostPhysics):
@@ -170,15 +170,9 @@ class NativePhysics(HostPhysics):
 
     def _body_positions(self, x: np.ndarray) -> np.ndarray:
         """(B, K, 3) world positions of the tracked bodies of float64 states (B, nstate)."""
-        k = len(self.bodies)
-        out = np.zeros((x.shape[0], k, 3))
-        if k:
-            mj, m, d = self._mujoco, self.model, self._datas[0]
-            for i, row in enumerate(x):
-                mj.mj_setState(m, d, row, self.spec)
-                mj.mj_kinematics(m, d)
-                out[i] = d.xpos[self.bodies]
-        return out
+        if not len(self.bodies):
+            return np.zeros((x.shape[0], 0, 3))
+        return np.stack([d.xpos[self.bodies] for d in self._kinematics(x, self._datas[0])])
 
     def host_step(self, hi: np.ndarray, lo: np.ndarray, u: np.ndarray):
         """One control step of a batch: ``mujoco.rollout`` over the thread pool."""

@@ -171,12 +171,12 @@ def make(
         The :class:`~mbd.problem.Problem`; ``problem.step`` is a
         :class:`~mbd.sim.engines.MuJoCoStep`.
     """
-    from mbd.sim import engines
+    from mbd.sim import engines, require
 
     task = TASKS[name]
     m = engines.compile_model(task.xml())
     if task.total_mass is not None:
-        mujoco = _mujoco()
+        mujoco = require("mujoco")
         mujoco.mj_setTotalmass(m, task.total_mass)
         mujoco.mj_setConst(m, mujoco.MjData(m))  # what the compiler does after scaling
     dt = float(m.opt.timestep) * task.n_frames
@@ -201,9 +201,9 @@ def make(
                 reference=ref,
                 scale=robots.DEMO_SCALE,
                 reward=float(np.mean(robots.jog_reward_of_positions(ref[:, 0]))),
-                observe=lambda states, controls: problem_view(states).body_pos,
+                observe=lambda views, controls: views.body_pos,
             )
-    problem = engines.make_mujoco_problem(
+    return engines.make_mujoco_problem(
         m,
         task.reward(dt),
         horizon,
@@ -212,35 +212,11 @@ def make(
         init_qpos=qpos,
         init_qvel=qvel,
         bodies=bodies,
-        demo=None,
+        demo=d,
         params=params,
         name=name,
         threads=threads,
     )
-    problem_view = problem.step.physics.view
-    if d is not None:
-        problem = dataclasses.replace(problem, demo=d)
-    return problem
 
 
-def _mujoco():
-    from mbd.sim import require
-
-    return require("mujoco")
-
-
-def jog_metrics(problem: Problem, result) -> dict:
-    """:func:`mbd.tasks.robots.jog_metrics` for a humanoidjog problem on a MuJoCo engine."""
-    view = problem.step.physics.view
-    pos = np.asarray(view(result.states).body_pos)  # (T, 5, 3)
-    x0 = float(np.asarray(view(problem.init_state).body_pos)[0, 0])
-    return robots.jog_figures(pos, x0)
-
-
-def pusht_metrics(problem: Problem, result) -> dict:
-    """Final pose of the T and the last step's reward, on a MuJoCo engine."""
-    q = np.asarray(problem.step.physics.view(result.states).qpos)[-1]
-    return robots.pusht_figures(q, result)
-
-
-__all__ = ["TASKS", "MuJoCoTask", "jog_metrics", "make", "pusht_metrics"]
+__all__ = ["TASKS", "MuJoCoTask", "make"]

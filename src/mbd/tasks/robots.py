@@ -55,6 +55,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mbd.problem import Demo, Problem
+from mbd.sim import engines
 from mbd.solver import MBDConfig
 
 # --------------------------------------------------------------------------------------
@@ -306,7 +307,7 @@ def jog_reward_of_positions(torso: np.ndarray, dt: float = JOG_DT) -> np.ndarray
 # --------------------------------------------------------------------------------------
 
 
-ENGINES: tuple[str, ...] = ("auto", "mujoco", "mjx", "warp", "brax")
+ENGINES: tuple[str, ...] = ("auto", *engines.ENGINES, "brax")
 """``engine=`` of the robot tasks: ``auto`` (native MuJoCo on a CPU, MuJoCo Warp with a
 CUDA device), the MuJoCo engines of :mod:`mbd.sim.engines` running the definitions of
 :mod:`mbd.tasks.mujoco_tasks`, or ``brax``: the Brax definitions below, the paper's."""
@@ -336,9 +337,7 @@ def resolve_engine(engine: str | None, backend: str | None) -> str:
             f"backend {backend!r} selects a Brax pipeline: it needs engine 'brax' "
             f"(got engine {engine!r})"
         )
-    from mbd.sim.engines import check_engine
-
-    return check_engine(engine)
+    return engines.check_engine(engine)
 
 
 def _on_engine(name: str, horizon, demo, seed, engine, backend) -> Problem | None:
@@ -591,9 +590,7 @@ def pusht_figures(q: np.ndarray, result) -> dict:
 
 
 def _on_mujoco_engine(problem: Problem) -> bool:
-    from mbd.sim.engines import MuJoCoStep
-
-    return isinstance(problem.step, MuJoCoStep)
+    return isinstance(problem.step, engines.MuJoCoStep)
 
 
 def jog_metrics(problem: Problem, result) -> dict:
@@ -607,9 +604,9 @@ def jog_metrics(problem: Problem, result) -> dict:
         :func:`jog_figures`.
     """
     if _on_mujoco_engine(problem):
-        from mbd.tasks import mujoco_tasks
-
-        return mujoco_tasks.jog_metrics(problem, result)
+        view = problem.step.physics.view
+        pos = np.asarray(view(result.states).body_pos)  # (T, 5, 3), torso first
+        return jog_figures(pos, float(np.asarray(view(problem.init_state).body_pos)[0, 0]))
     from mbd.sim import brax_adapter
 
     sys = getattr(problem.step.env, "unwrapped", problem.step.env).sys
@@ -622,9 +619,8 @@ def jog_metrics(problem: Problem, result) -> dict:
 def pusht_metrics(problem: Problem, result) -> dict:
     """Final pose of the T (x, y in m, theta in rad) and the last step's reward."""
     if _on_mujoco_engine(problem):
-        from mbd.tasks import mujoco_tasks
-
-        return mujoco_tasks.pusht_metrics(problem, result)
+        q = np.asarray(problem.step.physics.view(result.states).qpos)[-1]
+        return pusht_figures(q, result)
     return pusht_figures(np.asarray(result.states.pipeline_state.q)[-1], result)
 
 
