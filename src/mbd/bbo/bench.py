@@ -1,7 +1,9 @@
 """Equal-budget comparison of MBD with other zeroth-order optimizers (paper Fig. 5).
 
 :func:`run_bench` runs every (function, dim, method, seed) and :func:`summarize` turns
-the traces into a table of mean and spread of the best value, and wall time apart.
+the traces into a table of median, mean and spread of the best value, and wall time
+apart; :func:`fixed_target_rows` and :func:`plot_ecdf` report the runtimes to fixed
+targets, and :func:`ratio_rows` each method's precision relative to CMA-ES's.
 """
 
 from __future__ import annotations
@@ -220,8 +222,8 @@ def plot_ecdf(runs: Sequence[BenchRun], dim: int, path: str | Path) -> None:
 
 
 def summarize(runs: Sequence[BenchRun]) -> list[dict[str, Any]]:
-    """One row per (function, dim, method): mean, std, min, max of the best value over
-    seeds, mean evaluations, and mean wall time (run and compile apart)."""
+    """One row per (function, dim, method): median, mean, std, min, max of the best value
+    over seeds, mean evaluations, and mean and median wall time (run and compile apart)."""
     rows = []
     for (fn, d, m), sel in _groups(runs):
         v = np.array([t.final_value for t in sel])
@@ -231,12 +233,14 @@ def summarize(runs: Sequence[BenchRun]) -> list[dict[str, Any]]:
                 "dim": d,
                 "method": m,
                 "seeds": len(sel),
+                "best_median": float(np.median(v)),
                 "best_mean": float(np.mean(v)),
                 "best_std": float(np.std(v)),
                 "best_min": float(np.min(v)),
                 "best_max": float(np.max(v)),
                 "evaluations": int(np.mean([t.num_evaluations for t in sel])),
                 "seconds_mean": float(np.mean([t.seconds for t in sel])),
+                "seconds_median": float(np.median([t.seconds for t in sel])),
                 "compile_seconds_mean": float(np.mean([t.compile_seconds for t in sel])),
             }
         )
@@ -244,28 +248,102 @@ def summarize(runs: Sequence[BenchRun]) -> list[dict[str, Any]]:
 
 
 def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
-    """The summary rows as a Markdown table; the best mean per (function, dim) in bold."""
+    """The summary rows as a Markdown table; the best median per (function, dim) in bold."""
     lines = [
-        "| function | dim | method | best value, mean ± std (min .. max) | evals "
+        "| function | dim | method | best value: median | mean ± std (min .. max) | evals "
         "| run time (s) | compile (s) |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
     winners = {}
     for r in rows:
         k = (r["function"], r["dim"])
-        if k not in winners or r["best_mean"] < winners[k]:
-            winners[k] = r["best_mean"]
+        if k not in winners or r["best_median"] < winners[k]:
+            winners[k] = r["best_median"]
     for r in rows:
-        val = (
+        med = f"{r['best_median']:.4g}"
+        if r["best_median"] == winners[(r["function"], r["dim"])]:
+            med = f"**{med}**"
+        spread = (
             f"{r['best_mean']:.4g} ± {r['best_std']:.2g} "
             f"({r['best_min']:.4g} .. {r['best_max']:.4g})"
         )
-        if r["best_mean"] == winners[(r["function"], r["dim"])]:
-            val = f"**{val}**"
         lines.append(
-            f"| {r['function']} | {r['dim']} | {r['method']} | {val} | {r['evaluations']} "
-            f"| {r['seconds_mean']:.2f} | {r['compile_seconds_mean']:.2f} |"
+            f"| {r['function']} | {r['dim']} | {r['method']} | {med} | {spread} "
+            f"| {r['evaluations']} | {r['seconds_mean']:.2f} | {r['compile_seconds_mean']:.2f} |"
         )
+    return "\n".join(lines)
+
+
+def on_grid(trace: Trace, grid: np.ndarray) -> np.ndarray:
+    """A run's best value so far at each evaluation count of ``grid`` (G,): the value
+    after its last generation within that count (``inf`` before its first); runs with
+    restarts have generations of several sizes, so their curves need a common grid."""
+    i = np.searchsorted(np.asarray(trace.evaluations), grid, side="right") - 1
+    best = np.asarray(trace.best, np.float64)
+    return np.where(i >= 0, best[np.maximum(i, 0)], np.inf)
+
+
+def ratio_rows(rows: Sequence[dict[str, Any]], reference: str = "cma") -> list[dict[str, Any]]:
+    """Each method's median best value and median run time over those of ``reference``
+    on the same (function, dim): precision ratio > 1 is worse than the reference.
+
+    Args:
+        rows: from :func:`summarize`.
+        reference: the method compared against.
+
+    Returns:
+        Rows with ``function``, ``dim``, ``method``, ``median``, ``ratio`` (median over
+        the reference's median; ``inf`` or ``nan`` where that is 0) and ``time_ratio``;
+        empty when ``reference`` did not run.
+    """
+    ref = {(r["function"], r["dim"]): r for r in rows if r["method"] == reference}
+    out = []
+    for r in rows:
+        base = ref.get((r["function"], r["dim"]))
+        if base is None or r["method"] == reference:
+            continue
+        num, den = r["best_median"], base["best_median"]
+        ratio = num / den if den > 0 else (math.nan if num <= 0 else math.inf)
+        t_den = base["seconds_median"]
+        out.append(
+            {
+                "function": r["function"],
+                "dim": r["dim"],
+                "method": r["method"],
+                "median": num,
+                "reference_median": den,
+                "ratio": ratio,
+                "time_ratio": r["seconds_median"] / t_den if t_den > 0 else math.nan,
+            }
+        )
+    return out
+
+
+def ratio_table(ratios: Sequence[dict[str, Any]], reference: str = "cma") -> str:
+    """Markdown: per (function, dim), each method's median precision over the
+    reference's (and its run time over the reference's), methods as columns; a final
+    row counts the functions within a factor of 10."""
+    if not ratios:
+        return ""
+    methods = list(dict.fromkeys(r["method"] for r in ratios))
+    keys = list(dict.fromkeys((r["function"], r["dim"]) for r in ratios))
+    cell = {(r["function"], r["dim"], r["method"]): r for r in ratios}
+    lines = [
+        "| function | dim | " + " | ".join(methods) + " |",
+        "|---|---|" + "---|" * len(methods),
+    ]
+    for fn, d in keys:
+        parts = []
+        for m in methods:
+            r = cell.get((fn, d, m))
+            parts.append("" if r is None else f"{r['ratio']:.3g} (t {r['time_ratio']:.2g})")
+        lines.append(f"| {fn} | {d} | " + " | ".join(parts) + " |")
+    counts = []
+    for m in methods:
+        sel = [r for r in ratios if r["method"] == m]
+        ok = sum(1 for r in sel if r["ratio"] <= 10 or math.isnan(r["ratio"]))
+        counts.append(f"{ok}/{len(sel)}")
+    lines.append(f"| within 10x of {reference} | | " + " | ".join(counts) + " |")
     return "\n".join(lines)
 
 
@@ -286,8 +364,8 @@ def plot_bench(runs: Sequence[BenchRun], function: str, dim: int, path: str | Pa
         sel = [r.trace for r in runs if (r.function, r.dim, r.method) == (function, dim, m)]
         if not sel:
             continue
-        ev = sel[0].evaluations
-        best = np.stack([t.best for t in sel])
+        ev = np.unique(np.concatenate([t.evaluations for t in sel]))
+        best = np.stack([on_grid(t, ev) for t in sel])
         line = ax.plot(ev, best.mean(0), label=m, lw=1.6)[0]
         ax.fill_between(ev, best.min(0), best.max(0), color=line.get_color(), alpha=0.15)
     ax.set_yscale("log")

@@ -11,8 +11,16 @@ the points it evaluated.
 Methods (registry :data:`METHODS`):
 
 - ``mbd``: this library's Alg. 1 (reference reading, lambda 1, 64 samples; paper A.2),
+- ``mbd-shaped``: the same with the learned full noise shape, the adaptive noise size
+  and lambda 0.5 (``noise_shape="full"``, ``noise_size="adaptive"``; diagonal above
+  :data:`SHAPED_FULL_MAX_DIM` dimensions),
+- ``mbd-ipop``: ``mbd-shaped`` with IPOP restarts (:class:`mbd.bbo.Restarts`),
+- ``cem``: the cross-entropy method of :mod:`mbd.baselines.cem` (library defaults:
+  10 % elites, initial std 0.5),
 - ``cma``: CMA-ES through pycma (``pip install 'mbd[bbo]'``), with pycma's own bound
-  handling, sigma0 = 0.5 (a quarter of the box width),
+  handling, sigma0 = 0.5 (a quarter of the box width), no restarts,
+- ``cma-ipop``: the same with IPOP restarts (population doubled after each of pycma's
+  own stops) under the one budget,
 - ``evosax-cma``, ``evosax-snes``: evosax's CMA-ES and SNES, std_init 0.5,
 - ``shiwa``: nevergrad's Shiwa algorithm selector, told ``num_workers = popsize``,
 - ``random``: uniform random search on the box.
@@ -41,9 +49,9 @@ class Trace(NamedTuple):
         evaluations: cumulative function evaluations after each generation, (G,) int.
         best: best value found so far after each generation, (G,) float.
         final_value: best value of the run, including the final recommendation.
-        final_point: where it was found, real units, (d,); for ``mbd`` the final
-            estimate Ybar (the solver keeps no sample points, so when a sample beat the
-            estimate only its value is known).
+        final_point: where it was found, real units, (d,); for the ``mbd`` methods the
+            final estimate Ybar and for ``cem`` the final mean (their solvers keep no
+            sample points, so when a sample beat the estimate only its value is known).
         num_evaluations: evaluations used (budget, plus 1 for a recommendation).
         seconds: wall time of the run, compilation excluded.
         compile_seconds: time spent compiling (JAX methods; 0 otherwise).
@@ -134,12 +142,36 @@ def mbd_config(budget: int, popsize: int, temperature: float = 1.0, reading: str
     return MBDConfig(num_samples=popsize, num_steps=steps, temperature=temperature, reading=reading)
 
 
-def run_mbd(problem: BBOProblem, budget: int, popsize: int, seed: int, config=None) -> Trace:
+SHAPED_FULL_MAX_DIM = 1024
+"""Above this dimension ``mbd-shaped`` learns a diagonal shape instead of a full one."""
+
+
+SHAPED_TEMPERATURE = 0.5
+"""lambda of ``mbd-shaped``: with a learned shape, a sharper weighting (Eq. 2) learns the
+shape faster (docs/results.md: at d = 10, 1,000 d evaluations, lambda 0.5 instead of 1
+took the rotated Rosenbrock from 5e-5 to 1e-10 and the discus from 5e-8 to 7e-9, and
+lost on the rotated Rastrigin, 5.0 to 8.0)."""
+
+
+def shaped_config(budget: int, popsize: int, dim: int):
+    """:func:`mbd_config` with the learned noise shape, the adaptive noise size and
+    lambda = :data:`SHAPED_TEMPERATURE`."""
+    shape = "full" if dim <= SHAPED_FULL_MAX_DIM else "diagonal"
+    return dataclasses.replace(
+        mbd_config(budget, popsize, temperature=SHAPED_TEMPERATURE),
+        noise_shape=shape,
+        noise_size="adaptive",
+    )
+
+
+def run_mbd(
+    problem: BBOProblem, budget: int, popsize: int, seed: int, config=None, restarts=None
+) -> Trace:
     """MBD (Alg. 1) on the problem's objective; see :func:`mbd_config`."""
     from mbd.bbo.optimize import minimize
 
     cfg = mbd_config(budget, popsize) if config is None else config
-    r = minimize(problem, cfg, seed)
+    r = minimize(problem, cfg, seed, restarts=restarts)
     return Trace(
         evaluations=r.curve_evaluations,
         best=r.curve_best,
@@ -148,6 +180,48 @@ def run_mbd(problem: BBOProblem, budget: int, popsize: int, seed: int, config=No
         num_evaluations=r.evaluations,
         seconds=r.seconds,
         compile_seconds=r.compile_seconds,
+    )
+
+
+def run_mbd_shaped(problem: BBOProblem, budget: int, popsize: int, seed: int) -> Trace:
+    """MBD with the learned noise shape and the adaptive size (:func:`shaped_config`)."""
+    return run_mbd(problem, budget, popsize, seed, shaped_config(budget, popsize, problem.dim))
+
+
+def run_mbd_ipop(problem: BBOProblem, budget: int, popsize: int, seed: int) -> Trace:
+    """``mbd-shaped`` with IPOP restarts (:class:`mbd.bbo.Restarts` defaults)."""
+    from mbd.bbo.optimize import Restarts
+
+    cfg = shaped_config(budget, popsize, problem.dim)
+    return run_mbd(problem, budget, popsize, seed, cfg, Restarts())
+
+
+def run_cem(problem: BBOProblem, budget: int, popsize: int, seed: int) -> Trace:
+    """CEM (:mod:`mbd.baselines.cem`, its defaults) for ``budget // popsize`` iterations;
+    its recommendation is the final mean."""
+    from mbd.baselines.cem import CEMConfig, make_cem
+
+    gens = budget // popsize
+    solver = make_cem(problem.objective(), CEMConfig(num_samples=popsize, num_iterations=gens))
+    key = jax.random.key(seed)
+    t = time.perf_counter()
+    compiled = jax.jit(solver.solve).lower(key).compile()
+    compile_s = time.perf_counter() - t
+    t0 = time.perf_counter()
+    res = jax.block_until_ready(compiled(key))
+    best = np.asarray(-res.history.reward_max, np.float64)
+    best = np.where(np.isfinite(best), best, np.inf)
+    final = float(-res.reward)
+    i = int(np.argmin(best))
+    value = min(float(best[i]), final if np.isfinite(final) else np.inf)
+    return Trace(
+        evaluations=popsize * np.arange(1, gens + 1),
+        best=np.minimum.accumulate(best),
+        final_value=value,
+        final_point=np.asarray(res.solution),
+        num_evaluations=gens * popsize + 1,
+        seconds=time.perf_counter() - t0,
+        compile_seconds=compile_s,
     )
 
 
@@ -278,6 +352,53 @@ def run_pycma(problem: BBOProblem, budget: int, popsize: int, seed: int) -> Trac
     return _finish(problem, per_gen, gens, popsize, bz, bv, es.mean, t0, compile_s)
 
 
+def run_pycma_ipop(problem: BBOProblem, budget: int, popsize: int, seed: int) -> Trace:
+    """pycma's CMA-ES with IPOP restarts: each run ends at one of pycma's own stopping
+    criteria, and the next starts at the centre with twice the population, until
+    ``budget`` evaluations are spent (each run's final mean is evaluated once)."""
+    cma = _import("cma")
+    values, compile_s = _host_values(problem, popsize)
+    t0 = time.perf_counter()
+    evals, best_curve, bz, bv, spent, lam, r = [], [], np.zeros(problem.dim), np.inf, 0, popsize, 0
+    while budget - spent >= 2 * lam:
+        es = cma.CMAEvolutionStrategy(
+            np.zeros(problem.dim),
+            0.5,
+            {
+                "popsize": lam,
+                "bounds": [-1.0, 1.0],
+                "seed": seed + 1 + 1000 * r,
+                "verbose": -9,
+                "maxfevals": budget - spent,
+            },
+        )
+        while not es.stop() and budget - spent >= lam:
+            xs = es.ask()
+            f = values(np.asarray(xs))
+            es.tell(xs, [float(v) if np.isfinite(v) else 1e300 for v in f])
+            spent += lam
+            i = int(np.argmin(f))
+            if f[i] < bv:
+                bz, bv = np.asarray(xs[i]), float(f[i])
+            evals.append(spent)
+            best_curve.append(bv)
+        rv = float(values(np.asarray(es.mean)[None].repeat(popsize, 0))[0])
+        spent += 1
+        if rv < bv:
+            bz, bv = np.asarray(es.mean), rv
+        lam, r = 2 * lam, r + 1
+    point = np.asarray(problem.decode(jnp.asarray(bz, jnp.float32)))
+    return Trace(
+        evaluations=np.asarray(evals, np.int64),
+        best=np.asarray(best_curve, np.float64),
+        final_value=bv,
+        final_point=point,
+        num_evaluations=spent,
+        seconds=time.perf_counter() - t0,
+        compile_seconds=compile_s,
+    )
+
+
 def run_shiwa(problem: BBOProblem, budget: int, popsize: int, seed: int) -> Trace:
     """nevergrad's Shiwa on the box [-1, 1]^d, ``num_workers = popsize``, batch ask/tell."""
     ng = _import("nevergrad")
@@ -306,7 +427,11 @@ METHODS: dict[str, Method] = {
     m.name: m
     for m in (
         Method("mbd", "MBD, Alg. 1 (reference reading, lambda 1)", run_mbd),
+        Method("mbd-shaped", "MBD, learned noise shape and adaptive size", run_mbd_shaped),
+        Method("mbd-ipop", "MBD, shaped and adaptive, with IPOP restarts", run_mbd_ipop),
+        Method("cem", "cross-entropy method (diagonal Gaussian)", run_cem),
         Method("cma", "CMA-ES (pycma)", run_pycma, "bbo"),
+        Method("cma-ipop", "CMA-ES (pycma) with IPOP restarts", run_pycma_ipop, "bbo"),
         Method("evosax-cma", "CMA-ES (evosax)", run_evosax_cma, "bbo"),
         Method("evosax-snes", "separable NES (evosax)", run_evosax_snes, "bbo"),
         Method("shiwa", "Shiwa algorithm selector (nevergrad)", run_shiwa, "bbo"),

@@ -2,8 +2,10 @@
 
 Writes ``DIR/results.json`` (every run's convergence trace, the summary rows and the
 fixed-target rows), ``DIR/table.md`` (best values), ``DIR/targets.md`` (average runtime
-to reach 1e-1 .. 1e-8 above the optimum), one ``DIR/FUNCTION-DIMd.png`` per function and
-dimension (best value against evaluations, mean over seeds with a min..max band) and one
+to reach 1e-1 .. 1e-8 above the optimum), ``DIR/ratios.md`` when ``cma`` ran (each
+method's median precision and run time over CMA-ES's), one ``DIR/FUNCTION-DIMd.png`` per
+function and dimension (best value against evaluations, mean over seeds with a min..max
+band) and one
 ``DIR/ecdf-DIMd.png`` per dimension (the share of function x seed x target reached
 against evaluations).
 """
@@ -18,10 +20,11 @@ from pathlib import Path
 
 from mbd.cli.common import CLIError, atomic_out_dir, check_out_dir, fail, tyro_parse, write_json
 
-SUMMARY = "compare MBD with CMA-ES, SNES, Shiwa, random search at equal evaluation budgets"
+SUMMARY = "compare MBD with CMA-ES, CEM, SNES, Shiwa, random search at equal evaluation budgets"
 
 _EXTRA_MODULES = {
     "cma": "cma",
+    "cma-ipop": "cma",
     "evosax-cma": "evosax",
     "evosax-snes": "evosax",
     "shiwa": "nevergrad",
@@ -39,7 +42,8 @@ class BenchOptions:
     dims: tuple[int, ...] = (200, 400, 800)
     """dimensions"""
     methods: tuple[str, ...] = ("mbd", "cma", "evosax-cma", "evosax-snes", "shiwa", "random")
-    """methods; those whose package is missing are skipped unless named here"""
+    """methods: mbd, mbd-shaped, mbd-ipop, cem, cma, cma-ipop, evosax-cma, evosax-snes,
+    shiwa, random; those whose package is missing are skipped unless named here"""
     seeds: int = 5
     """seeds 0 .. SEEDS-1 (each fixes the shifted optimum and the methods' randomness)"""
     budget: int = 3200
@@ -116,6 +120,8 @@ def run(argv: list[str]) -> int:
         markdown_table,
         plot_bench,
         plot_ecdf,
+        ratio_rows,
+        ratio_table,
         run_bench,
         summarize,
     )
@@ -147,6 +153,7 @@ def run(argv: list[str]) -> int:
     rows = summarize(runs)
     table = markdown_table(rows)
     targets = fixed_target_rows(runs)
+    ratios = ratio_rows(rows, "cma")
     with atomic_out_dir(opts.out) as tmp:
         write_json(
             tmp / "results.json",
@@ -160,6 +167,7 @@ def run(argv: list[str]) -> int:
                 "total_seconds": time.perf_counter() - t0,
                 "summary": rows,
                 "fixed_targets": targets,
+                "ratios_to_cma": ratios,
                 "runs": [
                     {
                         "function": r.function,
@@ -185,6 +193,14 @@ def run(argv: list[str]) -> int:
             + fixed_target_table(targets)
             + "\n"
         )
+        if ratios:
+            (tmp / "ratios.md").write_text(
+                "Median best value over seeds divided by pycma CMA-ES's (cma) on the same "
+                "function and dim (> 1: worse; nan: both reached 0), and (t ...) the "
+                "median run time over cma's, compilation apart.\n\n"
+                + ratio_table(ratios, "cma")
+                + "\n"
+            )
         for f in opts.functions:
             for d in opts.dims:
                 plot_bench(runs, f, d, tmp / f"{f}-{d}d.png")

@@ -2,7 +2,8 @@
 
 Functions and domains (paper A.2): ackley on [-5, 10]^d, rastrigin, levy, rosenbrock and
 sphere on [-5, 5]^d. Writes ``DIR/summary.json`` (best value, evaluations, time, the
-curves), ``DIR/solution.npy`` (the final estimate, shape (d,)) and ``DIR/convergence.png``.
+curves, and with ``--restarts`` each run's samples, updates and stop), ``DIR/solution.npy``
+(the final estimate, shape (d,)) and ``DIR/convergence.png``.
 For your own function use the API: ``mbd.bbo.make_user_problem`` and ``mbd.bbo.minimize``.
 """
 
@@ -51,6 +52,9 @@ class OptimizeOptions:
     """output folder; None writes to runs/optimize-FUNCTION-Dd-sSEED"""
     quiet: bool = False
     """print only the best value"""
+    restarts: int = 0
+    """IPOP restarts within the same budget (num-samples x updates): a run ends when its
+    best values level off, and the next has twice the samples; 0: one run"""
     solver: Annotated[MBDConfig, tyro.conf.OmitArgPrefixes] = dataclasses.field(
         default_factory=_bbo_config
     )
@@ -96,6 +100,8 @@ def parse(argv: list[str]) -> tuple[str, OptimizeOptions]:
         raise CLIError("--dim", f"must be an integer >= 1 (got {opts.dim})")
     if opts.seed < 0:
         raise CLIError("--seed", f"must be an integer >= 0 (got {opts.seed})")
+    if opts.restarts < 0:
+        raise CLIError("--restarts", f"must be an integer >= 0 (got {opts.restarts})")
     if opts.out is None:
         opts = dataclasses.replace(
             opts, out=Path("runs") / f"optimize-{name}-{opts.dim}d-s{opts.seed}"
@@ -112,11 +118,19 @@ def run(argv: list[str]) -> int:
     except CLIError as e:
         return fail(prog, e)
     from mbd.bbo.functions import make_test_problem
-    from mbd.bbo.optimize import minimize, plot_convergence
+    from mbd.bbo.optimize import Restarts, minimize, plot_convergence
     from mbd.cli.common import versions
 
     problem = make_test_problem(name, opts.dim, shift=opts.shift, seed=opts.seed)
-    res = minimize(problem, opts.solver, seed=opts.seed)
+    restarts = Restarts(max_restarts=opts.restarts) if opts.restarts else None
+    if restarts and opts.solver.noise_size == "schedule" and not opts.quiet:
+        print(
+            "mbd optimize: note: with the schedule's noise size a run seldom levels off "
+            "before its last update, so restarts seldom start; --noise-size adaptive "
+            "lets a run converge and end",
+            file=sys.stderr,
+        )
+    res = minimize(problem, opts.solver, seed=opts.seed, restarts=restarts)
     err = None
     if problem.optimum is not None:
         err = float(np.max(np.abs(res.best_point - problem.optimum)))
@@ -130,6 +144,7 @@ def run(argv: list[str]) -> int:
         "distance_to_optimum_inf": err,
         **res.summary(),
         "config": dataclasses.asdict(opts.solver),
+        "restarts": opts.restarts,
         "versions": versions(),
     }
     with atomic_out_dir(opts.out) as tmp:
@@ -143,7 +158,9 @@ def run(argv: list[str]) -> int:
     else:
         print(
             f"{problem.name}: best value {res.best_value:.6g} (final estimate "
-            f"{res.final_value:.6g}, optimum 0) after {res.evaluations:,} evaluations; "
+            f"{res.final_value:.6g}, optimum 0) after {res.evaluations:,} evaluations"
+            + (f" in {len(res.runs)} run(s)" if res.runs else "")
+            + "; "
             f"solve {res.seconds:.2f}s, compile {res.compile_seconds:.1f}s -> {opts.out}",
             file=sys.stderr,
         )
