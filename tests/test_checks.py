@@ -137,3 +137,23 @@ def test_a_solve_too_large_for_memory_is_refused_in_one_line(monkeypatch, tmp_pa
     solver = mbd.make_solver(car2d.make(horizon=10), mbd.MBDConfig(num_samples=64, num_steps=3))
     need = solver.solve.compile(jax.random.key(0)).memory_bytes
     assert need is not None and need > 64 * 10 * 2 * 4
+
+
+def test_submodules_load_on_first_use():
+    """``import mbd`` then ``mbd.bbo`` / ``mbd.tasks`` works in a fresh interpreter, the
+    submodule is not imported before it is used, and a typo is a plain AttributeError."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, mbd\n"
+        "assert 'mbd.bbo' not in sys.modules\n"
+        "assert mbd.bbo.Restarts().max_restarts == 9\n"
+        "assert callable(mbd.tasks.get_task)\n"
+        "try:\n"
+        "    mbd.bboo\n"
+        "except AttributeError as e:\n"
+        "    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "module 'mbd' has no attribute 'bboo'"

@@ -2,7 +2,8 @@
 
 - test functions and user functions as minimization problems on a box
   (:mod:`mbd.bbo.functions`),
-- :func:`minimize`: MBD on such a problem (:mod:`mbd.bbo.optimize`),
+- :func:`minimize`: MBD on such a problem, optionally with IPOP :class:`Restarts`
+  (:mod:`mbd.bbo.optimize`),
 - equal-budget comparisons with pycma, evosax, nevergrad and random search
   (:mod:`mbd.bbo.compare`, :mod:`mbd.bbo.bench`),
 - gradient-free training of a small MLP (:mod:`mbd.bbo.mlp`).
@@ -16,13 +17,22 @@ from mbd.bbo.functions import (
     make_test_problem,
     make_user_problem,
 )
-from mbd.bbo.optimize import BBO_CONFIG, MinimizeResult, minimize, plot_convergence
+from mbd.bbo.optimize import (
+    BBO_CONFIG,
+    MinimizeResult,
+    Restarts,
+    RunRecord,
+    minimize,
+    plot_convergence,
+)
 
 __all__ = [
     "BBO_CONFIG",
     "FUNCTIONS",
     "BBOProblem",
     "MinimizeResult",
+    "Restarts",
+    "RunRecord",
     "TestFunction",
     "get_function",
     "make_test_problem",
