@@ -2,6 +2,7 @@
 
     python benchmarks/bench_shaped_noise.py                       # d = 10, 3 seeds
     python benchmarks/bench_shaped_noise.py --dim 40 --budget 8000 --popsize 40
+    python benchmarks/bench_shaped_noise.py --temperature 0.5     # MBD's lambda (default 1)
 
 Each function is shifted and (where it is a rotated one) rotated per seed
 (:func:`mbd.bbo.make_test_problem`); every method gets ``--budget`` evaluations in
@@ -31,6 +32,7 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=10_000)
     ap.add_argument("--popsize", type=int, default=20)
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--temperature", type=float, default=1.0, help="MBD's lambda")
     a = ap.parse_args()
     variants = (
         ("isotropic", "schedule"),
@@ -39,14 +41,19 @@ def main() -> None:
         ("isotropic", "adaptive"),
         ("full", "adaptive"),
     )
-    print(f"d = {a.dim}, {a.budget} evaluations in batches of {a.popsize}, {a.seeds} seeds")
+    print(
+        f"d = {a.dim}, {a.budget} evaluations in batches of {a.popsize}, {a.seeds} seeds, "
+        f"lambda {a.temperature}"
+    )
     print("| function | " + " | ".join(f"mbd {s}, {z}" for s, z in variants) + " | cma |")
     print("|---|" + "---|" * (len(variants) + 1))
     for fn in a.functions:
         cells = []
         for shape, size in variants:
             cfg = dataclasses.replace(
-                mbd_config(a.budget, a.popsize), noise_shape=shape, noise_size=size
+                mbd_config(a.budget, a.popsize, temperature=a.temperature),
+                noise_shape=shape,
+                noise_size=size,
             )
             runs = [minimize(make_test_problem(fn, a.dim, seed=s), cfg, s) for s in range(a.seeds)]
             best = statistics.median(r.best_value for r in runs)
