@@ -40,6 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mbd.bbo.functions import BBOProblem
+from mbd.compile import compile_and_run
 
 
 class Trace(NamedTuple):
@@ -204,12 +205,7 @@ def run_cem(problem: BBOProblem, budget: int, popsize: int, seed: int) -> Trace:
 
     gens = budget // popsize
     solver = make_cem(problem.objective(), CEMConfig(num_samples=popsize, num_iterations=gens))
-    key = jax.random.key(seed)
-    t = time.perf_counter()
-    compiled = jax.jit(solver.solve).lower(key).compile()
-    compile_s = time.perf_counter() - t
-    t0 = time.perf_counter()
-    res = jax.block_until_ready(compiled(key))
+    res, compile_s, seconds = compile_and_run(solver.solve, jax.random.key(seed))
     best = np.asarray(-res.history.reward_max, np.float64)
     best = np.where(np.isfinite(best), best, np.inf)
     final = float(-res.reward)
@@ -221,7 +217,7 @@ def run_cem(problem: BBOProblem, budget: int, popsize: int, seed: int) -> Trace:
         final_value=value,
         final_point=np.asarray(res.solution),
         num_evaluations=gens * popsize + 1,
-        seconds=time.perf_counter() - t0,
+        seconds=seconds,
         compile_seconds=compile_s,
     )
 

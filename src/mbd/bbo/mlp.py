@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import itertools
-import time
 from pathlib import Path
 from typing import NamedTuple
 
@@ -28,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mbd.compile import compile_and_run
 from mbd.problem import Array, Objective
 from mbd.solver import MBDConfig, make_solver
 
@@ -312,13 +312,7 @@ def train_mbd(
     p = num_params(data.x_train.shape[1])
     obj = Objective(fn=lambda th: -cross_entropy(th, x, y), shape=(p,), name="mlp")
     solver = make_solver(obj, config)
-    key = jax.random.key(seed)
-    t = time.perf_counter()
-    compiled = jax.jit(solver.solve).lower(key).compile()
-    compile_s = time.perf_counter() - t
-    t = time.perf_counter()
-    res = jax.block_until_ready(compiled(key))
-    seconds = time.perf_counter() - t
+    res, compile_s, seconds = compile_and_run(solver.solve, jax.random.key(seed))
     return _finish(
         "mbd", res.solution, data, seconds, compile_s, config.num_updates * config.num_samples + 1
     )
@@ -378,11 +372,5 @@ def train_sgd(
         (theta, _), _ = jax.lax.scan(epoch, (theta, state), jax.random.split(k1, epochs))
         return theta
 
-    key = jax.random.key(seed)
-    t = time.perf_counter()
-    compiled = jax.jit(train).lower(key).compile()
-    compile_s = time.perf_counter() - t
-    t = time.perf_counter()
-    theta = jax.block_until_ready(compiled(key))
-    seconds = time.perf_counter() - t
+    theta, compile_s, seconds = compile_and_run(train, jax.random.key(seed))
     return _finish("sgd", theta, data, seconds, compile_s, epochs * steps)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 from typing import Any
 
 import jax
@@ -22,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mbd.bbo.functions import BBOProblem
+from mbd.compile import compile_and_run
 from mbd.solver import MBDConfig, MBDResult, make_solver
 
 BBO_CONFIG = MBDConfig(num_samples=64, num_steps=101, temperature=1.0)
@@ -179,13 +179,7 @@ def minimize(
             raise ValueError("minimize: progress callbacks are not supported with restarts")
         return _minimize_restarts(problem, config, seed, restarts)
     solver = make_solver(problem.objective(), config, progress=progress)
-    key = jax.random.key(seed)
-    t = time.perf_counter()
-    compiled = jax.jit(solver.solve).lower(key).compile()
-    compile_s = time.perf_counter() - t
-    t = time.perf_counter()
-    res = jax.block_until_ready(compiled(key))
-    seconds = time.perf_counter() - t
+    res, compile_s, seconds = compile_and_run(solver.solve, jax.random.key(seed))
     h = res.history
     _check_valid(problem, [h])
     best = _best_so_far(h)
@@ -298,12 +292,10 @@ def _minimize_restarts(
         window = min(window, updates)
         # The first run draws as one plain solve does, so it matches it until it stops.
         k = key if r == 0 else jax.random.fold_in(key, r)
-        t = time.perf_counter()
-        compiled = jax.jit(_stoppable_solve(solver, updates, window, rs)).lower(k).compile()
-        compile_s += time.perf_counter() - t
-        t = time.perf_counter()
-        res, used, stop = jax.block_until_ready(compiled(k))
-        seconds += time.perf_counter() - t
+        (res, used, stop), c_s, r_s = compile_and_run(
+            _stoppable_solve(solver, updates, window, rs), k
+        )
+        compile_s, seconds = compile_s + c_s, seconds + r_s
         used, stop = int(used), int(stop)
         h = jax.tree_util.tree_map(lambda a, u=used: np.asarray(a)[:u], res.history)
         res = res.replace(history=h)
