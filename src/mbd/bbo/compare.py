@@ -202,19 +202,16 @@ def run_cem(problem: BBOProblem, budget: int, popsize: int, seed: int) -> Trace:
     """CEM (:mod:`mbd.baselines.cem`, its defaults) for ``budget // popsize`` iterations;
     its recommendation is the final mean."""
     from mbd.baselines.cem import CEMConfig, make_cem
+    from mbd.bbo.optimize import run_values
 
     gens = budget // popsize
     solver = make_cem(problem.objective(), CEMConfig(num_samples=popsize, num_iterations=gens))
     res, compile_s, seconds = compile_and_run(solver.solve, jax.random.key(seed))
-    best = np.asarray(-res.history.reward_max, np.float64)
-    best = np.where(np.isfinite(best), best, np.inf)
-    final = float(-res.reward)
-    i = int(np.argmin(best))
-    value = min(float(best[i]), final if np.isfinite(final) else np.inf)
+    best, final = run_values(res)
     return Trace(
         evaluations=popsize * np.arange(1, gens + 1),
-        best=np.minimum.accumulate(best),
-        final_value=value,
+        best=best,
+        final_value=min(float(best[-1]), final),
         final_point=np.asarray(res.solution),
         num_evaluations=gens * popsize + 1,
         seconds=seconds,

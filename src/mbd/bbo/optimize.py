@@ -182,16 +182,14 @@ def minimize(
     res, compile_s, seconds = compile_and_run(solver.solve, jax.random.key(seed))
     h = res.history
     _check_valid(problem, [h])
-    best = _best_so_far(h)
+    best, final = run_values(res)
     mean = -np.asarray(h.reward_mean, np.float64)
-    final = float(-res.reward)
     n = config.num_samples
     k = len(best)
-    best_value = min(final if np.isfinite(final) else np.inf, float(best[-1]))
     return MinimizeResult(
-        best_value=best_value,
+        best_value=min(final, float(best[-1])),
         best_point=np.asarray(res.solution),
-        final_value=final,
+        final_value=float(-res.reward),
         evaluations=k * n + 1,
         curve_evaluations=n * np.arange(1, k + 1),
         curve_best=best,
@@ -210,10 +208,14 @@ def _check_valid(problem: BBOProblem, histories) -> None:
         )
 
 
-def _best_so_far(h) -> np.ndarray:
-    """Best sample value so far after each update, (K,), from a history's reward_max."""
-    best = np.asarray(-h.reward_max, np.float64)
-    return np.minimum.accumulate(np.where(np.isfinite(best), best, np.inf))
+def run_values(result: MBDResult) -> tuple[np.ndarray, float]:
+    """A solve's values as a minimization: the best sample value so far after each
+    update, (K,) (``inf`` until a finite one), and the final estimate's value (``inf``
+    if not finite)."""
+    best = np.asarray(-result.history.reward_max, np.float64)
+    best = np.minimum.accumulate(np.where(np.isfinite(best), best, np.inf))
+    final = float(-result.reward)
+    return best, final if np.isfinite(final) else np.inf
 
 
 def _stoppable_solve(solver, num_updates: int, window: int, rs: Restarts):
@@ -277,7 +279,7 @@ def _minimize_restarts(
     objective = problem.objective()
     key = jax.random.key(seed)
     spent, samples = 0, config.num_samples
-    runs, histories, results = [], [], []
+    runs, results, finals = [], [], []
     curve_e, curve_b, curve_m = [], [], []
     seconds = compile_s = 0.0
     overall = np.inf
@@ -299,10 +301,8 @@ def _minimize_restarts(
         used, stop = int(used), int(stop)
         h = jax.tree_util.tree_map(lambda a, u=used: np.asarray(a)[:u], res.history)
         res = res.replace(history=h)
-        histories.append(h)
-        best = _best_so_far(h)
-        final = float(-res.reward)
-        run_best = min(final if np.isfinite(final) else np.inf, float(best[-1]) if used else np.inf)
+        best, final = run_values(res)
+        run_best = min(final, float(best[-1]) if used else np.inf)
         curve_e.extend(spent + samples * np.arange(1, used + 1))
         curve_b.extend(np.minimum(best, overall))
         curve_m.extend(-np.asarray(h.reward_mean, np.float64))
@@ -310,10 +310,10 @@ def _minimize_restarts(
         overall = min(overall, run_best)
         runs.append(RunRecord(samples, used, used * samples + 1, run_best, _STOPS[stop]))
         results.append(res)
+        finals.append(final)
         if rs.popsize_factor > 1.0:
             samples = max(samples + 1, round(samples * rs.popsize_factor))
-    _check_valid(problem, histories)
-    finals = [float(-x.reward) if np.isfinite(float(x.reward)) else np.inf for x in results]
+    _check_valid(problem, [x.history for x in results])
     pick = int(np.argmin(finals))
     return MinimizeResult(
         best_value=overall,
