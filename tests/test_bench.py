@@ -108,10 +108,19 @@ def test_mbd_options_reach_the_mbd_runs_and_the_budget(tmp_path):
     runs = {r["method"]: r for r in map(json.loads, _lines(out / "runs.jsonl"))}
     assert runs["mbd"]["config"]["noise_size"] == "adaptive"
     assert runs["mbd"]["config"]["noise_shape"] == "isotropic"
+    assert runs["mbd"]["config"]["ess_target"] is None
     assert "noise_size" not in runs["cem"]["config"]  # the baselines have no such option
     budget = json.loads((out / "sweep.json").read_text())["budget"]
     assert budget["noise_size"] == "adaptive" and "noise_shape" not in budget
+    assert "ess_target" not in budget
     assert main(["bench", *args]) == 2  # the paper's MBD in the same folder: another budget
+    ess = tmp_path / "ess"
+    args[args.index(str(out))] = str(ess)
+    assert main(["bench", *args, "--ess-target", "0.25", "--no-report"]) == 0
+    runs = {r["method"]: r for r in map(json.loads, _lines(ess / "runs.jsonl"))}
+    assert runs["mbd"]["config"]["ess_target"] == 0.25
+    assert json.loads((ess / "sweep.json").read_text())["budget"]["ess_target"] == 0.25
+    assert main(["bench", *args, "--ess-target", "0"]) == 2  # out of (0, 1]
 
 
 def _record(task, method, seed, reward, solve, compile_s, hist):

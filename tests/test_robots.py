@@ -46,11 +46,18 @@ def _in_tmp_dir(tmp_path, monkeypatch):
 
 
 @functools.cache
-def solved(name: str, backend: str):
-    """(problem, result) of a two-step solve of a task on a backend (cached per module)."""
+def built(name: str, backend: str):
+    """A task's problem on a Brax backend, with its demonstration (cached per process)."""
     task = get_task(name)
     with _fast_compile():
-        problem = task.make(horizon=H, demo=task.has_demo, seed=1, engine="brax", backend=backend)
+        return task.make(horizon=H, demo=task.has_demo, seed=1, engine="brax", backend=backend)
+
+
+@functools.cache
+def solved(name: str, backend: str):
+    """(problem, result) of a two-step solve of a task on a backend (cached per process)."""
+    problem = built(name, backend)
+    with _fast_compile():
         result = mbd.make_solver(problem, TINY).solve(jax.random.key(0))
     return problem, jax.tree_util.tree_map(np.asarray, result)
 
@@ -186,7 +193,7 @@ def test_mocap_reference_is_padded_with_the_last_frame():
 
 
 def test_partial_state_demo_observes_the_named_bodies():
-    problem, _ = solved("humanoidjog", "positional")
+    problem = built("humanoidjog", "positional")
     demo = problem.demo
     assert demo is not None and np.asarray(demo.reference).shape == (H, 5, 3)
     sys_ = problem.step.env.unwrapped.sys
@@ -216,7 +223,7 @@ def test_partial_state_demo_observes_the_named_bodies():
 
 
 def test_wrong_length_demo_is_rejected():
-    problem, _ = solved("humanoidjog", "positional")
+    problem = built("humanoidjog", "positional")
     short = mbd.Demo(reference=robots.mocap_reference(H + 2), scale=0.5, reward=0.0)
     with pytest.raises(ValueError, match=r"demo reference has 5 time steps.*horizon is 3"):
         brax_adapter.make_brax_problem(

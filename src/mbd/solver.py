@@ -131,6 +131,11 @@ class MBDConfig:
             sqrt(1 - alpha_bar_i)) or ``adaptive``: a size that follows the search by
             the length of the estimate's path (mbd.solver.size_update), never above
             the schedule's.
+        ess_target: None (the paper's fixed ``temperature``) or a fraction in (0, 1]:
+            each step then takes the temperature at which the weights' effective sample
+            size is that fraction of the weighed samples (mbd.solver.ess_temperature),
+            so the weights neither collapse onto one sample nor spread evenly, whatever
+            the spread of this step's rewards.
     """
 
     num_samples: int = 2048
@@ -146,6 +151,7 @@ class MBDConfig:
     noise_shape: NoiseShape = "isotropic"
     shape_rate: float | None = None
     noise_size: NoiseSize = "schedule"
+    ess_target: float | None = None
 
     def __post_init__(self) -> None:
         if _VALIDATE.get():
@@ -213,6 +219,11 @@ def validate_config(config: MBDConfig) -> None:
         raise ConfigError(
             "noise_size", f"an adaptive size needs the reference reading (got {config.reading})"
         )
+    e = config.ess_target
+    if e is not None and not (
+        isinstance(e, int | float) and not isinstance(e, bool) and math.isfinite(e) and 0 < e <= 1
+    ):
+        raise ConfigError("ess_target", f"must be None or a fraction in (0, 1] (got {e})")
 
 
 # --------------------------------------------------------------------------------------
@@ -253,6 +264,51 @@ def _masked_moments(x: Array, mask: Array, relative: bool = False) -> tuple[Arra
     return mean, jnp.where(std <= flat, 1.0, std)
 
 
+ESS_BISECTIONS = 40
+"""Bisection steps on log lambda in :func:`ess_temperature` (a bracket of 1e12 shrinks
+to a factor of 1 + 3e-11)."""
+
+
+def ess_temperature(score: Array, pool: Array, fraction: float | Array) -> Array:
+    """The temperature at which the weights reach a given effective sample size.
+
+    With w_k = exp(s_k / lambda) over the pooled samples, the effective sample size
+    m(lambda) = (sum w)^2 / sum w^2 rises monotonically from the number of samples tied
+    at the best score (lambda -> 0) to the pool's size n (lambda -> inf). The lambda
+    with m(lambda) = max(1, fraction * n) is found by bisection on log lambda inside
+    [1e-6 s, 1e6 s], s the pooled scores' std (1 if flat); a target beyond the bracket
+    returns its end.
+
+    Args:
+        score: scores s_k (normalized rewards, Eq. 2), shape (B,); ignored outside pool.
+        pool: the samples weighed, bool (B,).
+        fraction: target m / n, in (0, 1].
+
+    Returns:
+        lambda > 0, scalar float32.
+    """
+    n = jnp.sum(pool).astype(jnp.float32)
+    target = jnp.maximum(fraction * n, 1.0)
+    top = jnp.max(jnp.where(pool, score, -jnp.inf))
+    gap = jnp.where(pool, score - jnp.where(jnp.isfinite(top), top, 0.0), -jnp.inf)
+    _, spread = _masked_moments(jnp.where(pool, score, 0.0), pool)
+
+    def ess(log_lam):
+        w = jnp.exp(gap / jnp.exp(log_lam))  # in (0, 1], 1 at the best: no overflow
+        return jnp.sum(w) ** 2 / jnp.maximum(jnp.sum(w**2), 1e-30)
+
+    def bisect(_, bracket):
+        lo, hi = bracket
+        mid = 0.5 * (lo + hi)
+        low_ess = ess(mid) < target
+        return jnp.where(low_ess, mid, lo), jnp.where(low_ess, hi, mid)
+
+    log_s = jnp.log(spread)
+    span = math.log(1e6)
+    lo, hi = jax.lax.fori_loop(0, ESS_BISECTIONS, bisect, (log_s - span, log_s + span))
+    return jnp.exp(0.5 * (lo + hi)).astype(jnp.float32)
+
+
 def compute_weights(
     reward: Array,
     violation: Array,
@@ -265,14 +321,14 @@ def compute_weights(
     Args:
         reward: per-sample score (mean per-step reward), shape (B,); may hold NaN/inf.
         violation: per-sample total constraint violation (>= 0; 0 is feasible), (B,).
-        config: supplies temperature, normalization and reading.
+        config: supplies the temperature (or its ESS target), normalization and reading;
+            with ``ess_target`` the demonstration term (Eq. 13) takes the same lambda.
         demo_loglik: per-sample demonstration log-likelihood log p_demo in [-1, 0], (B,).
         demo_reward: r_demo, the demonstration's own reward (p_J(Y_demo)).
 
     Returns:
         :class:`Weights`.
     """
-    lam = config.temperature
     valid = jnp.isfinite(reward) & jnp.isfinite(violation)
     if demo_loglik is not None:
         valid = valid & jnp.isfinite(demo_loglik)
@@ -287,6 +343,10 @@ def compute_weights(
         mu, sigma = _masked_moments(score, pool, relative=config.noise_size == "adaptive")
     else:
         mu, sigma = jnp.zeros(()), jnp.ones(())
+    if config.ess_target is None:
+        lam = config.temperature
+    else:  # the temperature that gives the weights the target effective sample size
+        lam = ess_temperature((score - mu) / sigma, pool, config.ess_target)
     neg_inf = jnp.array(-jnp.inf, dtype=score.dtype)
     # log p_J + log p_g (Eq. 2, 10d), with J = -reward normalized by the batch.
     log_w = jnp.where(pool, (score - mu) / sigma / lam, neg_inf)

@@ -57,6 +57,9 @@ class BenchOptions:
     """MBD methods: the noise size (MBDConfig.noise_size; schedule: the paper's)"""
     noise_shape: Literal["isotropic", "diagonal", "full"] = "isotropic"
     """MBD methods: the noise shape (MBDConfig.noise_shape; isotropic: the paper's)"""
+    ess_target: float | None = None
+    """MBD methods: each step's temperature gives the weights this effective sample size,
+    a fraction of the samples (MBDConfig.ess_target; None: the task's fixed temperature)"""
     batch: Literal["auto", "on", "off"] = "auto"
     """run a task's seeds as one vmapped batch where it fits in memory; auto: on a GPU or
     TPU, not on a CPU (no faster there); results agree up to the last bits"""
@@ -82,10 +85,11 @@ def _budget_dict(opts: BenchOptions) -> dict:
     }
 
 
-def _mbd_options(opts: BenchOptions) -> tuple[tuple[str, str], ...]:
+def _mbd_options(opts: BenchOptions) -> tuple[tuple[str, str | float], ...]:
     """The MBD options that differ from the paper's (absent from old sweeps' budgets)."""
     chosen = (("noise_size", opts.noise_size, "schedule"),
-              ("noise_shape", opts.noise_shape, "isotropic"))  # fmt: skip
+              ("noise_shape", opts.noise_shape, "isotropic"),
+              ("ess_target", opts.ess_target, None))  # fmt: skip
     return tuple((k, v) for k, v, default in chosen if v != default)
 
 
@@ -174,7 +178,7 @@ def parse(argv: list[str]) -> BenchOptions:
                 "--out",
                 f"{out} holds a sweep with another budget {old}; rerun with the same "
                 "--num-samples/--iterations/--horizon/--rl-timesteps/--engine/--noise-size/"
-                "--noise-shape, or use another folder",
+                "--noise-shape/--ess-target, or use another folder",
             )
     return dataclasses.replace(opts, out=out)
 
