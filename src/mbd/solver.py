@@ -202,10 +202,15 @@ def validate_config(config: MBDConfig) -> None:
             "noise_shape",
             f"must be one of {', '.join(NOISE_SHAPES)} (got {config.noise_shape})",
         )
+
+    def is_fraction(v: Any) -> bool:  # a number in (0, 1]
+        return is_num(v) and math.isfinite(v) and 0 < v <= 1
+
+    def is_num(v: Any) -> bool:
+        return isinstance(v, int | float) and not isinstance(v, bool)
+
     c = config.shape_rate
-    if c is not None and not (
-        isinstance(c, int | float) and not isinstance(c, bool) and math.isfinite(c) and 0 < c <= 1
-    ):
+    if c is not None and not is_fraction(c):
         raise ConfigError("shape_rate", f"must be None or in (0, 1] (got {c})")
     if config.noise_shape != "isotropic" and config.reading != "reference":
         raise ConfigError(
@@ -220,9 +225,7 @@ def validate_config(config: MBDConfig) -> None:
             "noise_size", f"an adaptive size needs the reference reading (got {config.reading})"
         )
     e = config.ess_target
-    if e is not None and not (
-        isinstance(e, int | float) and not isinstance(e, bool) and math.isfinite(e) and 0 < e <= 1
-    ):
+    if e is not None and not is_fraction(e):
         raise ConfigError("ess_target", f"must be None or a fraction in (0, 1] (got {e})")
 
 
