@@ -203,11 +203,9 @@ def validate_config(config: MBDConfig) -> None:
             f"must be one of {', '.join(NOISE_SHAPES)} (got {config.noise_shape})",
         )
 
-    def is_fraction(v: Any) -> bool:  # a number in (0, 1]
-        return is_num(v) and math.isfinite(v) and 0 < v <= 1
-
-    def is_num(v: Any) -> bool:
-        return isinstance(v, int | float) and not isinstance(v, bool)
+    def is_fraction(v: Any) -> bool:  # a number (not a bool) in (0, 1]
+        number = isinstance(v, int | float) and not isinstance(v, bool)
+        return number and math.isfinite(v) and 0 < v <= 1
 
     c = config.shape_rate
     if c is not None and not is_fraction(c):
