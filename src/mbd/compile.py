@@ -207,20 +207,6 @@ def enable_persistent_cache(path: Path | None) -> Path | None:
     return path
 
 
-__all__ = [
-    "CACHE_ENV",
-    "CompileCount",
-    "SolveTooLarge",
-    "available_bytes",
-    "check_fits",
-    "count_compiles",
-    "default_cache_dir",
-    "enable_persistent_cache",
-    "program_bytes",
-    "resolve_cache_dir",
-]
-
-
 def compile_and_run(fn: Callable[[Any], Any], key: Any) -> tuple[Any, float, float]:
     """Compiles ``fn(key)`` ahead of time, then runs it, timing the two apart.
 
@@ -239,3 +225,18 @@ def compile_and_run(fn: Callable[[Any], Any], key: Any) -> tuple[Any, float, flo
     t = time.perf_counter()
     out = jax.block_until_ready(compiled(key))
     return out, compile_s, time.perf_counter() - t
+
+
+__all__ = [
+    "CACHE_ENV",
+    "CompileCount",
+    "SolveTooLarge",
+    "available_bytes",
+    "check_fits",
+    "compile_and_run",
+    "count_compiles",
+    "default_cache_dir",
+    "enable_persistent_cache",
+    "program_bytes",
+    "resolve_cache_dir",
+]
