@@ -37,6 +37,7 @@ def test_plan_writes_everything(tmp_path, capsys):
     assert (s["task"], s["method"], s["seed"], s["demo"]) == ("car2d", "mbd+demo", 3, True)
     assert s["config"]["num_samples"] == 64 and s["config"]["num_steps"] == 6
     assert len(s["reward_history"]) == 5  # reference reading: N - 1 updates
+    assert s["temperature_history"] == [pytest.approx(s["config"]["temperature"])] * 5
     assert s["env_steps"] == 5 * 64 * 50 + 50
     assert s["versions"]["jax"]
     tr = np.load(out / "trajectory.npz")

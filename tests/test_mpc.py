@@ -193,6 +193,8 @@ def test_cli_mpc_writes_its_files(tmp_path, capsys):
         (["--mismatch", "-1"], "--mismatch"),
         (["--method", "cmaes", "--num-samples", "1"], "--num-samples"),
         (["--temperature", "0"], "--temperature"),
+        (["--ess-target", "1.5"], "--ess-target"),
+        (["--method", "cem", "--ess-target", "0.1"], "--ess-target"),
     ],
 )
 def test_cli_mpc_bad_values_exit_2(tmp_path, capsys, args, option):
@@ -233,6 +235,18 @@ def test_cli_mpc_mismatch_needs_a_mass_param(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["mbd mpc: error: --mismatch: task 'pointmass' has no mass parameter to perturb"]
     assert not (tmp_path / "x").exists()
+
+
+def test_cli_mpc_ess_target_reaches_the_planner():
+    from mbd.cli.mpc import configs, parse
+
+    _, opts = parse(["pendulum", "--num-samples", "32", "--ess-target", "0.25"])
+    config, mpc = configs(opts)
+    assert config.ess_target == 0.25
+    ctrl = make_controller(classic.pendulum(), "mbd", config, mpc)
+    key = jax.random.key(0)
+    _, info = ctrl.planner.step(key, ctrl.planner.init(key))
+    np.testing.assert_allclose(float(info.ess), 0.25 * 32, rtol=1e-3)  # not ~1.6 at 0.1
 
 
 def test_mpc_refuses_the_adaptive_noise_size():

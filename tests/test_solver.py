@@ -463,6 +463,11 @@ def test_ess_temperature_by_hand():
     # Samples outside the pool neither count in n nor move lambda.
     lam3 = ess_temperature(jnp.array([0.0, 7.0, -1.0]), jnp.array([True, False, True]), 0.8)
     np.testing.assert_allclose(float(lam3), float(lam), rtol=1e-6)
+    # The weights report the lambda they used: the chosen one, or the config's.
+    two = (jnp.array([0.0, -1.0]), jnp.zeros(2))
+    chosen = compute_weights(*two, MBDConfig(ess_target=0.8, normalize="none")).temperature
+    np.testing.assert_allclose(float(chosen), 1.0 / math.log(3.0), rtol=1e-5)
+    assert float(compute_weights(*two, MBDConfig(temperature=0.3)).temperature) == np.float32(0.3)
     # A target of one sample or less: the smallest lambda of the bracket, all weight on
     # the best sample.
     z = jnp.array([0.3, 1.2, -0.5, 0.9])
@@ -493,10 +498,18 @@ def test_ess_target_beats_the_fixed_temperature_on_a_small_budget():
     # -0.022 to -0.048 at temperature 0.1, from -0.009 to -0.015 with ess_target 0.1.
     c = jnp.linspace(-0.5, 0.5, 20)
     obj = mbd.Objective(fn=lambda y: -jnp.sum((y - c) ** 2), shape=(20,), low=-1.0, high=1.0)
-    final = {}
+    final, lam, ess_seen = {}, {}, {}
     for ess in (None, 0.1):
         solver = make_solver(obj, MBDConfig(num_samples=32, num_steps=40, ess_target=ess))
-        final[ess] = [float(solver.solve(jax.random.key(s)).reward) for s in range(8)]
+        results = [solver.solve(jax.random.key(s)) for s in range(8)]
+        final[ess] = [float(r.reward) for r in results]
+        lam[ess] = np.stack([r.history.temperature for r in results])
+        ess_seen[ess] = np.stack([r.history.ess for r in results])
+    # Each step's history reports its lambda: 0.1 throughout, or the one that gave an
+    # effective size of 3.2 in that step (it varies with the step's rewards).
+    assert lam[None].shape == (8, 39) and np.all(lam[None] == np.float32(0.1))
+    np.testing.assert_allclose(ess_seen[0.1], 3.2, rtol=1e-3)
+    assert np.ptp(lam[0.1]) > 0.1 and np.median(ess_seen[None]) < 2.0
     assert min(final[0.1]) > max(final[None]), final
     assert -2.0 * np.median(final[0.1]) < -np.median(final[None]), final  # f at least halved
 

@@ -72,7 +72,9 @@ def plan_task(
         :class:`PlanOutcome`. ``summary`` holds task, method, seed, horizon, demo, the full
         config, ``final_reward`` (mean per-step reward of the returned controls replayed
         open loop), ``reward_history`` (mean sample reward per update),
-        ``best_reward_history``, ``feasible_fraction_history``, ``violation``,
+        ``best_reward_history``, ``feasible_fraction_history``, ``temperature_history``
+        (each update's lambda: the config's, or the one ``ess_target`` chose),
+        ``violation``,
         ``invalid_steps`` (updates where no sample had a finite reward),
         ``reward_finite``,
         ``compile_seconds``, ``solve_seconds``, ``env_steps`` and task metrics.
@@ -114,6 +116,7 @@ def plan_task(
         "reward_history": [float(v) for v in h.reward_mean],
         "best_reward_history": [float(v) for v in h.reward_max],
         "feasible_fraction_history": [float(v) for v in h.feasible_fraction],
+        "temperature_history": [float(v) for v in h.temperature],
         "fallback_steps": int(np.sum(h.fallback)),
         # updates in which no sample had a finite reward (the estimate did not move)
         "invalid_steps": int(np.sum(np.asarray(h.valid_fraction) <= 0.0)),

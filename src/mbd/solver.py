@@ -242,6 +242,8 @@ class Weights(NamedTuple):
         valid: samples with a finite reward, bool (B,).
         fallback: scalar bool, True when no sample was feasible and the weights rank the
             valid samples by constraint violation instead.
+        temperature: scalar lambda of Eq. 2 the weights used: the config's, or the one
+            its ``ess_target`` chose.
     """
 
     weights: Array
@@ -249,6 +251,7 @@ class Weights(NamedTuple):
     feasible: Array
     valid: Array
     fallback: Array
+    temperature: Array
 
 
 def _masked_moments(x: Array, mask: Array, relative: bool = False) -> tuple[Array, Array]:
@@ -374,7 +377,14 @@ def compute_weights(
     safe = jnp.where(any_finite, log_w, 0.0)
     w = jax.nn.softmax(safe)
     w = jnp.where(any_finite, w, 0.0)
-    return Weights(weights=w, log_weights=log_w, feasible=feasible, valid=valid, fallback=fallback)
+    return Weights(
+        weights=w,
+        log_weights=log_w,
+        feasible=feasible,
+        valid=valid,
+        fallback=fallback,
+        temperature=jnp.asarray(lam, jnp.float32),
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -559,6 +569,8 @@ class StepInfo(NamedTuple):
         fallback: no sample feasible; weighted by violation instead.
         ess: effective sample size 1 / sum w^2 (0 when no sample was valid).
         noise_std: sampling standard deviation of this step.
+        temperature: lambda of Eq. 2 this step weighed with (with ``ess_target``, the
+            one it chose); NaN for methods that do not weigh by it (CEM, CMA-ES, ...).
     """
 
     reward_mean: Array
@@ -568,6 +580,7 @@ class StepInfo(NamedTuple):
     fallback: Array
     ess: Array
     noise_std: Array
+    temperature: Array
 
 
 @struct.dataclass
@@ -1237,6 +1250,7 @@ def make_mbd(
             fallback=wt.fallback,
             ess=ess,
             noise_std=jnp.mean(c_std),
+            temperature=wt.temperature,
         )
         return new, info
 

@@ -115,7 +115,12 @@ def rank_samples(ev: Evaluation) -> Ranking:
 
 
 def step_info(
-    ev: Evaluation, rank: Ranking, ess: Array, noise_std: Array, num_samples: int
+    ev: Evaluation,
+    rank: Ranking,
+    ess: Array,
+    noise_std: Array,
+    num_samples: int,
+    temperature: Array = float("nan"),
 ) -> StepInfo:
     """Diagnostics of one iteration, with the meaning MBD gives them.
 
@@ -125,6 +130,7 @@ def step_info(
         ess: effective sample size (or number of elites).
         noise_std: sampling standard deviation of the iteration (mean over dimensions).
         num_samples: B.
+        temperature: lambda of the weights (MPPI); NaN for methods without one.
 
     Returns:
         :class:`~mbd.solver.StepInfo` of scalars.
@@ -139,6 +145,7 @@ def step_info(
         fallback=rank.fallback,
         ess=jnp.asarray(ess, jnp.float32),
         noise_std=jnp.asarray(noise_std, jnp.float32),
+        temperature=jnp.asarray(temperature, jnp.float32),
     )
 
 

@@ -165,7 +165,7 @@ def make_mppi(
         new = MPPIState(
             mean=mean, best=update_best(state.best, samples, ev, rank), step=state.step + 1
         )
-        return new, step_info(ev, rank, ess, std, n)
+        return new, step_info(ev, rank, ess, std, n, wt.temperature)
 
     def output(state: MPPIState) -> jax.Array:
         return state.best.z if config.output == "best" else state.mean

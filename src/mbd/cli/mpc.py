@@ -55,6 +55,9 @@ class MPCOptions:
     """updates of the first plan, from zeros"""
     temperature: float = 0.1
     """MBD / MPPI temperature lambda"""
+    ess_target: float | None = None
+    """mbd, dial: set each update's lambda so the weights' effective sample size is this
+    fraction of the samples, in (0, 1] (None: the fixed --temperature)"""
     num_steps: int = 50
     """mbd: diffusion steps N of the schedule the control steps restart on"""
     noise_level: float = 1.0
@@ -106,7 +109,10 @@ def configs(opts: MPCOptions) -> tuple[Any, Any]:
 
     try:
         config = MBDConfig(
-            num_samples=opts.num_samples, num_steps=opts.num_steps, temperature=opts.temperature
+            num_samples=opts.num_samples,
+            num_steps=opts.num_steps,
+            temperature=opts.temperature,
+            ess_target=opts.ess_target,
         )
         mpc = MPCConfig(
             iterations=opts.iterations,
@@ -129,6 +135,8 @@ def _check(opts: MPCOptions, task) -> None:
     check_parallel(opts.parallel)
     if opts.demo and opts.method not in ("mbd", "dial"):
         raise CLIError("--demo", f"only the MBD methods use a demonstration (got {opts.method})")
+    if opts.ess_target is not None and opts.method not in ("mbd", "dial"):
+        raise CLIError("--ess-target", f"only the MBD methods use it (got {opts.method})")
     configs(opts)
 
 
