@@ -112,17 +112,16 @@ def test_native_batches_agree_with_single_rollouts():
         np.testing.assert_array_equal(batched[i], one)
 
 
-@functools.cache
-def swing(engine: str):
-    problem = engines.make_mujoco_problem(PENDULUM, upright, horizon=25, engine=engine, n_frames=2)
-    solver = mbd.make_solver(problem, mbd.MBDConfig(num_samples=64, num_steps=40))
-    return problem, jax.tree_util.tree_map(np.asarray, solver.solve(jax.random.key(0)))
-
-
 @pytest.mark.slow
-def test_mjx_and_native_engines_agree_and_both_swing_up():
-    p_nat, r_nat = swing("mujoco")
-    p_mjx, _ = swing("mjx")
+def test_mjx_and_native_engines_agree_and_the_native_one_swings_up():
+    # (the MJX adapter's own swing-up is in test_robots.py)
+    problem = functools.partial(
+        engines.make_mujoco_problem, PENDULUM, upright, horizon=25, n_frames=2
+    )
+    p_nat, p_mjx = problem(engine="mujoco"), problem(engine="mjx")
+    cfg = mbd.MBDConfig(num_samples=64, num_steps=40)
+    r_nat = mbd.make_solver(p_nat, cfg).solve(jax.random.key(0))
+    r_nat = jax.tree_util.tree_map(np.asarray, r_nat)
     # the same controls give the same rewards on both engines (float32 MJX vs float64 C)
     z = jax.random.uniform(jax.random.key(1), (4, 25, 1), minval=-1, maxval=1)
     rew = [
@@ -148,7 +147,8 @@ def test_dm_control_cartpole_swings_up_on_the_native_engine():
         path, reward, horizon=40, engine="mujoco", n_frames=5, init_qpos=[0.0, np.pi]
     )  # hanging down; control period 0.05 s
     assert problem.action_dim == m.nu == 1
-    cfg = mbd.MBDConfig(num_samples=256, num_steps=60, temperature=0.1)
+    # 64 samples x 60 steps: seeds 0-4 end 0.03-0.10 rad from upright (256 x 60: 0.01-0.12)
+    cfg = mbd.MBDConfig(num_samples=64, num_steps=60, temperature=0.1)
     res = mbd.make_solver(problem, cfg).solve(jax.random.key(0))
     angle = np.asarray(problem.step.physics.view(res.states).qpos)[:, 1]
     # swung up: the pole ends within 0.35 rad of upright

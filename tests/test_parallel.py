@@ -288,7 +288,8 @@ car = get_task("car2d").make(demo=True, seed=2)
 car_base = mbd.make_solver(car, cfg).solve(key)
 out["car2d_demo_diff"] = diff(ParallelConfig(devices=4), car, cfg, car_base)
 out["baselines"] = {}
-for m in ("cem", "mppi", "cmaes", "ps", "random"):
+# (every baseline evaluates through make_evaluator(problem, parallel, B), as these three)
+for m in ("cem", "mppi", "cmaes"):
     mc = method_config(m, cfg)
     a = get_method(m).make(prob, mc).solve(key)
     b = get_method(m).make(prob, mc, parallel=ParallelConfig(devices=4)).solve(key)

@@ -47,10 +47,10 @@ def test_evaluation_is_mean_per_step_reward_over_episodes():
     assert got.shape == (2,)
     # The same by hand: reset with the keys evaluate_policy derives, step in a Python loop.
     keys = jax.random.split(jax.random.key(1 + 10_000), 2)
-    step = jax.jit(env.step)
+    step, reset = jax.jit(env.step), jax.jit(env.reset)  # one compile each, not op by op
     for i, key in enumerate(keys):
         k_reset, _ = jax.random.split(key)
-        st = env.reset(k_reset)
+        st = reset(k_reset)
         rs = []
         for _ in range(6):
             st = step(st, policy(st.obs, None)[0])
@@ -79,9 +79,10 @@ def test_task_env_maps_actions_and_uses_the_task_reward():
         return 10.0 * jnp.sum(u)
 
     wrapped = rl.task_env(env, reward, low=[-3.0], high=[1.0])
-    st = wrapped.reset(jax.random.key(0))
-    nxt = jax.jit(wrapped.step)(st, jnp.array([0.5]))
+    st = jax.jit(wrapped.reset)(jax.random.key(0))
+    step = jax.jit(wrapped.step)
+    nxt = step(st, jnp.array([0.5]))
     # a = 0.5 in [-1, 1] -> u = -3 + (0.5 + 1) / 2 * 4 = 0.0; a = 1 -> u = 1
     assert float(nxt.reward) == pytest.approx(0.0, abs=1e-6)
-    assert float(jax.jit(wrapped.step)(st, jnp.array([1.0])).reward) == pytest.approx(10.0)
+    assert float(step(st, jnp.array([1.0])).reward) == pytest.approx(10.0)
     assert seen and wrapped.action_size == 1

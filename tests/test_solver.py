@@ -195,21 +195,25 @@ def plain_cem(obj, key, iterations, num_samples, elite_frac=0.2):
         return (elite.mean(0), elite.std(0)), None
 
     (m, _), _ = jax.lax.scan(body, (jnp.zeros(1), jnp.ones(1)), jax.random.split(key, iterations))
-    return float(obj.decode(m)[0])
+    return obj.decode(m)[0]
 
 
 @pytest.mark.parametrize("reading", ["reference", "paper"])
 def test_mbd_finds_global_optimum_where_cem_gets_trapped(reading):
+    # 40 seeds, one vmapped program each. Measured: MBD within 0.03 of the optimum on 26
+    # (reference) and 28 (paper) of them, CEM on 14; with XLA's optimizations off, 24,
+    # 24 and 14. (Ten seeds were too few: on seeds 0-9, run one by one, reference found
+    # it 9 times with the optimizations and 6 without.)
     obj = mbd.Objective(fn=rippled, shape=(1,), low=-1.0, high=1.0)
-    cfg = MBDConfig(num_samples=16, num_steps=50, reading=reading)
-    solver = make_solver(obj, cfg)
-    seeds = range(10)
-    mbd_hits = sum(abs(float(solver.solve(jax.random.key(s)).solution[0]) - 0.5) < 0.03
-                   for s in seeds)  # fmt: skip
-    cem_hits = sum(abs(plain_cem(obj, jax.random.key(s), 50, 16) - 0.5) < 0.03 for s in seeds)
-    assert mbd_hits >= 8, (mbd_hits, cem_hits)
-    assert cem_hits <= 6, (mbd_hits, cem_hits)
-    assert mbd_hits - cem_hits >= 3
+    solver = make_solver(obj, MBDConfig(num_samples=16, num_steps=50, reading=reading))
+    keys = jnp.stack([jax.random.key(s) for s in range(40)])
+    y_mbd = jax.jit(jax.vmap(lambda k: solver.solve(k).solution[0]))(keys)
+    y_cem = jax.jit(jax.vmap(lambda k: plain_cem(obj, k, 50, 16)))(keys)
+    mbd_hits = int(np.sum(np.abs(np.asarray(y_mbd) - 0.5) < 0.03))
+    cem_hits = int(np.sum(np.abs(np.asarray(y_cem) - 0.5) < 0.03))
+    assert mbd_hits >= 20, (mbd_hits, cem_hits)
+    assert cem_hits <= 20, (mbd_hits, cem_hits)
+    assert mbd_hits - cem_hits >= 6, (mbd_hits, cem_hits)
 
 
 # --------------------------------------------------------------------------------------
