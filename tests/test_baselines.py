@@ -154,6 +154,7 @@ def test_cem_update_hand_computed():
     assert float(info.reward_max) == pytest.approx(r.max(), rel=1e-5)
     assert float(info.reward_mean) == pytest.approx(r.mean(), rel=1e-5)
     assert float(info.ess) == 2.0
+    assert np.isnan(float(info.temperature))  # CEM weighs by rank, with no lambda
     # smoothing 0.5 and a std floor
     cfg2 = dataclasses.replace(cfg, smoothing=0.5, min_std=0.3)
     new2, _ = make_cem(obj, cfg2).step(key, st)
@@ -181,6 +182,7 @@ def test_mppi_update_hand_computed(normalize):
     np.testing.assert_allclose(np.asarray(new.mean), w @ x, rtol=1e-5, atol=1e-6)
     assert float(info.ess) == pytest.approx(1.0 / np.sum(w**2), rel=1e-4)
     assert float(info.noise_std) == pytest.approx(0.4)
+    assert float(info.temperature) == np.float32(0.5)  # the lambda it weighed with
 
 
 def test_mppi_noise_schedules():
