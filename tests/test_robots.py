@@ -10,8 +10,7 @@ hand on the native engine, in ``test_engines.py``. The sizes are tiny (horizon 3
 samples and one diffusion update for the solve). Compiling a Brax physics step is what
 costs here (about 4 s of CPU for a reset, 11 s for a rollout and 29 s for a solve, with
 XLA's optimizations off as in the whole suite; see ``conftest.py``), so each is compiled
-once per process. The same tasks on the MuJoCo
-engines, which compile no physics, are solved in ``test_engines.py``.
+once per process.
 """
 
 from __future__ import annotations
@@ -55,13 +54,18 @@ def built(name: str, backend: str):
     return task.make(horizon=H, demo=task.has_demo, seed=1, engine="brax", backend=backend)
 
 
+def random_rollout(problem) -> mbd.Rollout:
+    """The problem's rollout of fixed random controls (key 0), as numpy arrays."""
+    z = jax.random.uniform(jax.random.key(0), problem.shape, minval=-1.0, maxval=1.0)
+    ro = jax.jit(lambda z: mbd.rollout(problem, problem.controls(z)))(z)
+    return jax.tree_util.tree_map(np.asarray, ro)
+
+
 @functools.cache
 def rolled(name: str, backend: str):
     """(problem, rollout) of fixed random controls on a task (cached per process)."""
     problem = built(name, backend)
-    z = jax.random.uniform(jax.random.key(0), problem.shape, minval=-1.0, maxval=1.0)
-    ro = jax.jit(lambda z: mbd.rollout(problem, problem.controls(z)))(z)
-    return problem, jax.tree_util.tree_map(np.asarray, ro)
+    return problem, random_rollout(problem)
 
 
 @functools.cache
@@ -76,8 +80,7 @@ BRAX_ALL = os.environ.get("MBD_BRAX_ALL") == "1"
 """Roll out every task on Brax (``MBD_BRAX_ALL=1``); by default only ``ROLLED``."""
 ROLLED = {("hopper", "positional"), ("humanoidjog", "positional"), ("pusht", "generalized")}
 """The default's rollouts: a hopper solve, the humanoid with its demonstration, and the
-generalized pipeline. Every task's reward is also checked by hand on the native engine
-(``test_engines.py``)."""
+generalized pipeline."""
 SOLVED = ("hopper", "positional")
 """The task solved on Brax end to end; its replay stands in for the plain rollout."""
 STOCK = ("halfcheetah", "ant")
@@ -382,8 +385,7 @@ def test_render_html_draws_in_headless_chromium(tmp_path):
         pytest.skip("chromium is not installed (apt-get install chromium)")
     # hopper on the native engine: a floor and a robot, and no physics to compile
     hop = get_task("hopper").make(horizon=H, seed=0, engine="mujoco")
-    z = jax.random.uniform(jax.random.key(0), hop.shape, minval=-1.0, maxval=1.0)
-    res = jax.jit(lambda z: mbd.rollout(hop, hop.controls(z)))(z)
+    res = random_rollout(hop)
     page = tmp_path / "render.html"
     render.save_html(hop, res, page, title="hopper")
     profile = tmp_path / "profile"
