@@ -121,6 +121,15 @@ def test_mbd_options_reach_the_mbd_runs_and_the_budget(tmp_path):
     assert runs["mbd"]["config"]["ess_target"] == 0.25
     assert json.loads((ess / "sweep.json").read_text())["budget"]["ess_target"] == 0.25
     assert main(["bench", *args, "--ess-target", "0"]) == 2  # out of (0, 1]
+    mode = tmp_path / "mode"
+    args[args.index(str(ess))] = str(mode)
+    assert main(["bench", *args, "--output", "mode", "--no-report"]) == 0
+    runs = {r["method"]: r for r in map(json.loads, _lines(mode / "runs.jsonl"))}
+    assert runs["mbd"]["config"]["output"] == "mode"
+    # the plan returned is the last update's best sample: its replay scores as it did
+    assert runs["mbd"]["final_reward"] == pytest.approx(runs["mbd"]["best_reward_history"][-1])
+    assert json.loads((mode / "sweep.json").read_text())["budget"]["output"] == "mode"
+    assert main(["bench", *args, "--output", "median"]) == 2
 
 
 def _record(task, method, seed, reward, solve, compile_s, hist):

@@ -8,6 +8,7 @@ processes that meet over loopback.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -113,6 +114,14 @@ def test_mbd_streams_its_chunks():
     w = mbd.compute_weights(ev.reward, ev.violation, CFG, ev.demo_loglik, prob.demo.reward)
     expect = np.tensordot(np.asarray(w.weights), samples, axes=1)
     np.testing.assert_allclose(np.asarray(new.mean), expect, atol=2e-6)
+    # output="mode" draws the top-weight sample's chunk once more: the same search, and
+    # the mode is that sample.
+    cfg = dataclasses.replace(CFG, output="mode")
+    solver = mbd.make_solver(prob, cfg, parallel=ParallelConfig(chunk=10))
+    new_m, _ = solver.step(k, solver.init(key))
+    np.testing.assert_array_equal(np.asarray(new_m.mean), np.asarray(new.mean))
+    top = int(np.argmax(np.asarray(w.weights)))
+    np.testing.assert_allclose(np.asarray(new_m.mode), samples[top], atol=1e-6)
 
 
 def test_mbd_chunks_converge_as_the_whole_batch_does():

@@ -71,6 +71,8 @@ NoiseShape = Literal["isotropic", "diagonal", "full"]
 NOISE_SHAPES: tuple[str, ...] = ("isotropic", "diagonal", "full")
 NoiseSize = Literal["schedule", "adaptive"]
 NOISE_SIZES: tuple[str, ...] = ("schedule", "adaptive")
+Output = Literal["mean", "mode"]
+OUTPUTS: tuple[str, ...] = ("mean", "mode")
 FULL_SHAPE_MAX_DIM = 2048
 """Largest decision dimension for ``noise_shape="full"`` (a D x D matrix and its
 Cholesky factor each update)."""
@@ -136,6 +138,12 @@ class MBDConfig:
             size is that fraction of the weighed samples (mbd.solver.ess_temperature),
             so the weights neither collapse onto one sample nor spread evenly, whatever
             the spread of this step's rewards.
+        output: the plan a solve returns: ``mean`` (the paper's: the last update's
+            Monte Carlo estimate Ybar of Eq. 9b, a weighted mean of its samples) or
+            ``mode``: the last update's highest-weight sample, the mode of the same
+            weighted sample set. Where the reward is rough at the scale of the last
+            noise (contact-rich tasks), the mean of a few good samples can score far
+            below each of them; the mode is a plan that was rolled out and scored.
     """
 
     num_samples: int = 2048
@@ -152,6 +160,7 @@ class MBDConfig:
     shape_rate: float | None = None
     noise_size: NoiseSize = "schedule"
     ess_target: float | None = None
+    output: Output = "mean"
 
     def __post_init__(self) -> None:
         if _VALIDATE.get():
@@ -225,6 +234,8 @@ def validate_config(config: MBDConfig) -> None:
     e = config.ess_target
     if e is not None and not is_fraction(e):
         raise ConfigError("ess_target", f"must be None or a fraction in (0, 1] (got {e})")
+    if config.output not in OUTPUTS:
+        raise ConfigError("output", f"must be one of {', '.join(OUTPUTS)} (got {config.output})")
 
 
 # --------------------------------------------------------------------------------------
@@ -547,6 +558,9 @@ class MBDState:
         size: the adaptive noise size sigma (``noise_size="adaptive"``), scalar; None
             with the schedule's size.
         path: the estimate's evolution path p_sigma (D,) of :func:`size_update`.
+        mode: the last update's highest-weight sample (``output="mode"``), normalized,
+            shape ``shape``; the initial estimate before any update; None with
+            ``output="mean"``.
     """
 
     y: Array
@@ -556,6 +570,7 @@ class MBDState:
     shape_path: Array | None = None
     size: Array | None = None
     path: Array | None = None
+    mode: Array | None = None
 
 
 class StepInfo(NamedTuple):
@@ -1069,6 +1084,7 @@ def make_mbd(
     mesh, rows = streamed_rows(config, parallel)
     n_chunks = None if rows is None else -(-config.num_samples // rows)
     adaptive = config.noise_size == "adaptive"
+    want_mode = config.output == "mode"
     if adaptive and noise_std is not None:
         raise ValueError("noise_size 'adaptive' sets its own size; give no noise_std table")
     evaluator = make_evaluator(problem, parallel if rows is None else mesh, config.num_samples)
@@ -1155,6 +1171,7 @@ def make_mbd(
             shape_path=s_path,
             size=size,
             path=path,
+            mode=clean if want_mode else None,
         )
 
     def draw(key: Array, center: Array, std: Array, rows: int, s_shape=None) -> Array:
@@ -1164,19 +1181,23 @@ def make_mbd(
         return jnp.clip(samples, -1.0, 1.0) if bounded else samples  # what is applied
 
     def weigh_and_mean(key: Array, center: Array, std: Array, inst: Instance | None, s_shape):
-        """(weights, evaluation, Ybar, samples): Alg. 2 lines 3-5 on B samples at once."""
+        """(weights, evaluation, Ybar, samples, top-weight sample or None): Alg. 2 lines
+        3-5 on B samples at once."""
         samples = draw(key, center, std, num_samples, s_shape)
         ev = evaluate(samples, inst)  # Alg. 2 line 4: rollout -> dynamically feasible samples
         demo_reward = own_demo_reward if inst is None else inst.demo_reward
         wt = compute_weights(ev.reward, ev.violation, config, ev.demo_loglik, demo_reward)
-        return wt, ev, jnp.tensordot(wt.weights, samples, axes=1), samples  # Eq. 9b/10d/13
+        ybar = jnp.tensordot(wt.weights, samples, axes=1)  # Eq. 9b / 10d / 13
+        top = samples[jnp.argmax(wt.weights)] if want_mode else None
+        return wt, ev, ybar, samples, top
 
     def weigh_and_mean_streamed(
         key: Array, center: Array, std: Array, inst: Instance | None, s_shape=None
     ):
         """The same in chunks of ``rows`` samples: each chunk's noise is drawn from its own
         key, rolled out, and drawn again for the weighted mean, so no B x shape array
-        exists (memory ~ B scalars + one chunk); no samples are returned."""
+        exists (memory ~ B scalars + one chunk); no samples are returned, only the
+        top-weight one where ``output="mode"`` asks for it."""
         keys = jax.random.split(key, n_chunks)
         ev = jax.lax.map(lambda k: evaluate(draw(k, center, std, rows), inst), keys)
         ev = jax.tree_util.tree_map(lambda a: a.reshape(-1)[:num_samples], ev)
@@ -1189,7 +1210,11 @@ def make_mbd(
             return acc + jnp.tensordot(wk, draw(k, center, std, rows), axes=1), None
 
         ybar, _ = jax.lax.scan(add, jnp.zeros(shape, jnp.float32), (keys, w))
-        return wt, ev, ybar, None  # Eq. 9b / 10d / 13
+        top = None
+        if want_mode:  # its chunk drawn once more: sample j is row j % rows of chunk j // rows
+            j = jnp.argmax(wt.weights)
+            top = draw(keys[j // rows], center, std, rows)[j % rows]
+        return wt, ev, ybar, None, top  # Eq. 9b / 10d / 13
 
     def learn_shape(state, samples, center, std, ybar, weights, ess):
         """The noise shape S and its path after this step (see :func:`shape_update`)."""
@@ -1214,10 +1239,14 @@ def make_mbd(
             c_std = jnp.minimum(c_std, state.size)
         center = state.y * c_mean
         weigh = weigh_and_mean if rows is None else weigh_and_mean_streamed
-        wt, ev, ybar, samples = weigh(key, center, c_std, inst, state.shape)
+        wt, ev, ybar, samples, top = weigh(key, center, c_std, inst, state.shape)
         any_w = jnp.any(wt.weights > 0)
         ess = jnp.where(any_w, 1.0 / jnp.sum(wt.weights**2), 0.0)
         ybar = jnp.where(any_w, ybar, center)  # nothing valid: keep the sampling mean
+        if want_mode:
+            learned_mode = {"mode": jnp.where(any_w, top, ybar)}
+        else:
+            learned_mode = {}
         if paper:
             score = -state.y / (1.0 - c_ab) + jnp.sqrt(c_ab) / (1.0 - c_ab) * ybar  # Eq. 10c
             y_next = (state.y + (1.0 - c_ab) * score) / jnp.sqrt(c_alpha)  # Eq. 6
@@ -1239,7 +1268,7 @@ def make_mbd(
                 state.shape,
             )
         learned = {n: jnp.where(any_w, v, getattr(state, n)) for n, v in learned.items()}
-        new = state.replace(y=y_next, mean=ybar, step=state.step + 1, **learned)
+        new = state.replace(y=y_next, mean=ybar, step=state.step + 1, **learned, **learned_mode)
         n = jnp.float32(num_samples)
         finite_r = jnp.where(wt.valid, ev.reward, 0.0)
         info = StepInfo(
@@ -1255,7 +1284,7 @@ def make_mbd(
         return new, info
 
     def output(state: MBDState) -> Array:
-        return state.mean
+        return state.mode if want_mode else state.mean
 
     solve = make_scan_solve(
         init,

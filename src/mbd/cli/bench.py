@@ -60,6 +60,9 @@ class BenchOptions:
     ess_target: float | None = None
     """MBD methods: each step's temperature gives the weights this effective sample size,
     a fraction of the samples (MBDConfig.ess_target; None: the task's fixed temperature)"""
+    output: Literal["mean", "mode"] = "mean"
+    """MBD methods: the plan returned, the last update's weighted mean or its
+    highest-weight sample (MBDConfig.output; mean: the paper's)"""
     batch: Literal["auto", "on", "off"] = "auto"
     """run a task's seeds as one vmapped batch where it fits in memory; auto: on a GPU or
     TPU, not on a CPU (no faster there); results agree up to the last bits"""
@@ -89,7 +92,8 @@ def _mbd_options(opts: BenchOptions) -> tuple[tuple[str, str | float], ...]:
     """The MBD options that differ from the paper's (absent from old sweeps' budgets)."""
     chosen = (("noise_size", opts.noise_size, "schedule"),
               ("noise_shape", opts.noise_shape, "isotropic"),
-              ("ess_target", opts.ess_target, None))  # fmt: skip
+              ("ess_target", opts.ess_target, None),
+              ("output", opts.output, "mean"))  # fmt: skip
     return tuple((k, v) for k, v, default in chosen if v != default)
 
 
@@ -178,7 +182,7 @@ def parse(argv: list[str]) -> BenchOptions:
                 "--out",
                 f"{out} holds a sweep with another budget {old}; rerun with the same "
                 "--num-samples/--iterations/--horizon/--rl-timesteps/--engine/--noise-size/"
-                "--noise-shape/--ess-target, or use another folder",
+                "--noise-shape/--ess-target/--output, or use another folder",
             )
     return dataclasses.replace(opts, out=out)
 
