@@ -138,7 +138,8 @@ def test_mode_output_leaves_the_search_alone_and_returns_the_last_best_sample():
 def test_mode_output_wins_where_the_reward_is_rough_at_the_last_noise():
     # cos(3000 y) turns a full period within the last updates' noise (about 0.01): there
     # the weighted mean scores like one random draw, and the mode is the best of 16.
-    # Measured: the mode ahead on 14 of 16 seeds, by 0.59 on average.
+    # Measured: the mode ahead on 15 of 16 seeds, by 0.55 on average, as the suite runs
+    # (with XLA's optimizations on: 14, by 0.59).
     rough = mbd.Objective(
         fn=lambda y: -jnp.sum(y**2) + 0.3 * jnp.sum(jnp.cos(3000.0 * y)),
         shape=(3,), low=-1, high=1,
