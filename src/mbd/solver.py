@@ -1243,10 +1243,7 @@ def make_mbd(
         any_w = jnp.any(wt.weights > 0)
         ess = jnp.where(any_w, 1.0 / jnp.sum(wt.weights**2), 0.0)
         ybar = jnp.where(any_w, ybar, center)  # nothing valid: keep the sampling mean
-        if want_mode:
-            learned_mode = {"mode": jnp.where(any_w, top, ybar)}
-        else:
-            learned_mode = {}
+        mode = jnp.where(any_w, top, ybar) if want_mode else None  # output="mode"
         if paper:
             score = -state.y / (1.0 - c_ab) + jnp.sqrt(c_ab) / (1.0 - c_ab) * ybar  # Eq. 10c
             y_next = (state.y + (1.0 - c_ab) * score) / jnp.sqrt(c_alpha)  # Eq. 6
@@ -1268,7 +1265,7 @@ def make_mbd(
                 state.shape,
             )
         learned = {n: jnp.where(any_w, v, getattr(state, n)) for n, v in learned.items()}
-        new = state.replace(y=y_next, mean=ybar, step=state.step + 1, **learned, **learned_mode)
+        new = state.replace(y=y_next, mean=ybar, step=state.step + 1, mode=mode, **learned)
         n = jnp.float32(num_samples)
         finite_r = jnp.where(wt.valid, ev.reward, 0.0)
         info = StepInfo(
