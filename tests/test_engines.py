@@ -112,6 +112,79 @@ def test_native_batches_agree_with_single_rollouts():
         np.testing.assert_array_equal(batched[i], one)
 
 
+def per_step_rollout(problem, controls):
+    """Reference: the problem's one-control-step host call, scanned over time (the path a
+    plant takes), with the constraint-free rollout's fields."""
+
+    def body(x, u):
+        x_next, r = problem.call_step(x, u)
+        return x_next, (x_next, r)
+
+    _, (states, rewards) = jax.lax.scan(body, problem.init_state, controls)
+    return states, rewards
+
+
+def kinematics_positions(problem, states, bodies):
+    """Reference: mj_kinematics at each float64 state, the tracked bodies' xpos."""
+    m = problem.step.mj_model
+    d = mujoco.MjData(m)
+    x = engines.join64(np.asarray(states.hi), np.asarray(states.lo))
+    out = []
+    for row in x.reshape(-1, x.shape[-1]):
+        mujoco.mj_setState(m, d, row, mujoco.mjtState.mjSTATE_FULLPHYSICS)
+        mujoco.mj_kinematics(m, d)
+        out.append(d.xpos[bodies].copy())
+    return np.stack(out).reshape(*x.shape[:-1], len(bodies), 3).astype(np.float32)
+
+
+@pytest.mark.parametrize("model", ["hopper", "acrobot"])
+def test_whole_horizon_rollout_equals_the_per_step_one_bitwise(model):
+    # hopper: contacts, Euler, 20 physics steps a control step; dm_control's acrobot: RK4
+    if model == "hopper":
+        problem = mujoco_tasks.make("hopper", 8, seed=1, engine="mujoco")
+        bodies = problem.step.physics.bodies
+    else:
+
+        def reward(before, u, after):  # reads every field of the view
+            return (
+                jnp.cos(after.qpos[0]) + after.body_pos[1, 2] - 0.1 * after.qvel[1] ** 2
+                + 0.01 * jnp.sum(after.sensordata) - 0.01 * u[0] ** 2
+            )  # fmt: skip
+
+        problem = engines.make_mujoco_problem(
+            dm_control_model("acrobot.xml"), reward, horizon=8, n_frames=4,
+            bodies=("upper_arm", "lower_arm"), init_qpos=[2.5, -0.5],
+        )  # fmt: skip
+        bodies = problem.step.physics.bodies
+    assert callable(problem.step.rollout)  # the native engine rolls out whole horizons
+    z = jax.random.uniform(jax.random.key(3), (5, 8, problem.action_dim), minval=-1, maxval=1)
+    u = jax.vmap(problem.controls)(z)
+    whole = jax.jit(jax.vmap(lambda u: mbd.rollout(problem, u)))(u)
+    steps, rewards = jax.jit(jax.vmap(lambda u: per_step_rollout(problem, u)))(u)
+    for name in ("hi", "lo", "sensordata", "body_pos"):
+        np.testing.assert_array_equal(getattr(whole.states, name), getattr(steps, name))
+    np.testing.assert_array_equal(whole.rewards, rewards)
+    # the positions are MuJoCo's forward kinematics of the states reached
+    np.testing.assert_array_equal(
+        whole.states.body_pos, kinematics_positions(problem, whole.states, bodies)
+    )
+    # a replay (one sample, unbatched) equals the batch's row
+    one = jax.jit(lambda u: mbd.rollout(problem, u))(u[2])
+    np.testing.assert_array_equal(one.states.hi, whole.states.hi[2])
+    np.testing.assert_array_equal(one.rewards, whole.rewards[2])
+
+
+def test_native_rollout_makes_one_host_call_per_batch(monkeypatch):
+    problem = engines.make_mujoco_problem(PENDULUM, upright, horizon=6, n_frames=2)
+    physics = problem.step.physics
+    calls = []
+    real = physics.run
+    monkeypatch.setattr(physics, "run", lambda x0, u: calls.append(u.shape) or real(x0, u))
+    z = jnp.zeros((7, 6, 1))
+    jax.jit(jax.vmap(lambda z: mbd.rollout(problem, problem.controls(z)).rewards))(z)
+    assert calls == [(7, 6, 1)]  # every sample's whole horizon at once
+
+
 @pytest.mark.slow
 def test_mjx_and_native_engines_agree_and_the_native_one_swings_up():
     # (the MJX adapter's own swing-up is in test_robots.py)
@@ -236,7 +309,7 @@ def test_bad_input_fails_clearly(tmp_path):
 
 
 def test_missing_mujoco_names_the_install(monkeypatch):
-    monkeypatch.setitem(sys.modules, "mujoco.rollout", None)
+    monkeypatch.setitem(sys.modules, "mujoco.batch", None)
     with pytest.raises(MissingExtraError, match=r"pip install 'mbd\[brax\]'"):
         engines.make_mujoco_problem(PENDULUM, upright, 3, engine="mujoco")
 

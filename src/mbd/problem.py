@@ -458,7 +458,9 @@ class Rollout(NamedTuple):
 
 
 def rollout(problem: Problem, controls: Array, x0: PyTree = None, params: PyTree = None) -> Rollout:
-    """Rolls controls out through the dynamics with ``lax.scan`` (Alg. 2, line 4).
+    """Rolls controls out through the dynamics (Alg. 2, line 4): a ``lax.scan`` of the
+    step over time or, where the step offers ``step.rollout(x0, controls[, params]) ->
+    (states, rewards)`` (the native MuJoCo engine's whole horizon in one host call), that.
 
     Args:
         problem: the problem.
@@ -470,16 +472,28 @@ def rollout(problem: Problem, controls: Array, x0: PyTree = None, params: PyTree
         A :class:`Rollout`; vmap this function for a batch of control sequences.
     """
 
-    def body(x, u):
-        x_next, r = problem.call_step(x, u, params)
+    def violation(x, u, r):
         if problem.constraint is None:
-            v = jnp.zeros((), dtype=jnp.result_type(r))
-        else:
-            g = jnp.asarray(problem.call_constraint(x, u, params))
-            v = jnp.sum(jnp.maximum(g, 0.0))
-        return x_next, (x_next, jnp.asarray(r), v)
+            return jnp.zeros((), dtype=jnp.result_type(r))
+        g = jnp.asarray(problem.call_constraint(x, u, params))
+        return jnp.sum(jnp.maximum(g, 0.0))
 
     start = problem.init_state if x0 is None else x0
+    whole = getattr(problem.step, "rollout", None)
+    if callable(whole):
+        # The engine rolls out the whole horizon at once (native MuJoCo: one host call).
+        p = () if problem.params is None else (problem.params if params is None else params,)
+        states, rewards = whole(start, controls, *p)
+        before = jax.tree_util.tree_map(
+            lambda a, s: jnp.concatenate([jnp.asarray(a)[None], s[:-1]]), start, states
+        )
+        viol = jax.vmap(violation)(before, controls, rewards)
+        return Rollout(states=states, rewards=rewards, violation=jnp.sum(viol))
+
+    def body(x, u):
+        x_next, r = problem.call_step(x, u, params)
+        return x_next, (x_next, jnp.asarray(r), violation(x, u, r))
+
     _, (states, rewards, viol) = jax.lax.scan(body, start, controls)
     return Rollout(states=states, rewards=rewards, violation=jnp.sum(viol))
 

@@ -292,6 +292,9 @@ class MuJoCoStep:
 
     def __call__(self, state: PyTree, u: Array, *params: PyTree) -> tuple[PyTree, Array]:
         nxt = self.physics.step(state, u)  # Eq. 1c: n_frames physics steps holding u
+        return nxt, self._reward(state, u, nxt, *params)
+
+    def _reward(self, state: PyTree, u: Array, nxt: PyTree, *params: PyTree) -> Array:
         r = jnp.asarray(
             self.reward(self.physics.view(state), u, self.physics.view(nxt), *params),
             jnp.float32,
@@ -300,7 +303,29 @@ class MuJoCoStep:
             raise ValueError(
                 f"reward(before, u, after) must return a scalar, got shape {tuple(r.shape)}"
             )
-        return nxt, r.reshape(())
+        return r.reshape(())
+
+    @property
+    def rollout(self) -> Callable[..., tuple[PyTree, Array]] | None:
+        """``rollout(x0, controls[, params]) -> (states x_1..x_T, rewards (T,))``: the
+        whole horizon in one engine call, where the engine has one (native MuJoCo), else
+        None. :func:`mbd.problem.rollout` uses it; it equals T calls of the step bitwise.
+        """
+        if not hasattr(self.physics, "rollout"):
+            return None
+        return self._whole_horizon
+
+    def _whole_horizon(self, x0: PyTree, controls: Array, *params: PyTree):
+        states = self.physics.rollout(x0, controls)
+        before = jax.tree_util.tree_map(lambda a, s: jnp.concatenate([a[None], s[:-1]]), x0, states)
+
+        # A scan (not a vmap) over time: the reward compiles as in the per-step path, so
+        # it rounds the same, batched or not.
+        def reward(_, bua):
+            return None, self._reward(*bua, *params)
+
+        _, rewards = jax.lax.scan(reward, None, (before, controls, states))
+        return states, rewards
 
     @property
     def engine(self) -> str:
