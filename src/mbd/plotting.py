@@ -128,6 +128,35 @@ def plot_car2d(problem, result, path: str | Path) -> None:
     plt.close(fig)
 
 
+def plot_realtime(result, path: str | Path, title: str = "") -> None:
+    """Draws a real-time run: the plant's reward over time, and each replan's latency
+    against the deadline.
+
+    Args:
+        result: a :class:`mbd.mpc.realtime.RealtimeResult`.
+        path: PNG file to write.
+        title: figure title.
+    """
+    plt = _pyplot()
+    fig, (ax, bx) = plt.subplots(2, 1, figsize=(6, 5.5), sharex=True)
+    ax.plot(result.times, result.rewards, label="plant reward")
+    ax.set_ylabel("stage reward")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    ready = np.array([r.ready for r in result.replans])
+    lat = np.array([1e3 * (r.ready - r.read) for r in result.replans])
+    bx.plot(ready, lat, ".", ms=3, label="replan latency (state read to plan ready)")
+    bx.axhline(1e3 * result.deadline, color="C3", lw=1, label="deadline")
+    bx.set_xlabel("time since the plant started (s)")
+    bx.set_ylabel("latency (ms)")
+    bx.grid(alpha=0.3)
+    bx.legend(loc="best", fontsize=8)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def plot_closed_loop(rewards, predicted, path: str | Path, title: str = "") -> None:
     """Draws a closed loop's stage reward per control step, and the planner's prediction.
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -240,6 +241,9 @@ class Problem:
         knots: optional K in [1, T]: search K spline knots per actuator instead of T
             controls (see :mod:`mbd.splines`); None searches the controls themselves.
         spline: interpolation between knots: ``zero``, ``linear`` or ``cubic``.
+        dt: seconds per control step, which a real-time loop paces its plant by
+            (:mod:`mbd.mpc.realtime`); None: the step's own ``dt`` where it has one
+            (MuJoCo and Brax steps do), else unknown.
     """
 
     init_state: PyTree
@@ -254,6 +258,7 @@ class Problem:
     params: PyTree = None
     knots: int | None = None
     spline: str = "linear"
+    dt: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.horizon, int | np.integer) or self.horizon < 1:
@@ -277,6 +282,13 @@ class Problem:
             raise ValueError(
                 f"spline must be one of {', '.join(splines.SPLINES)} (got {self.spline!r})"
             )
+        dt = getattr(self.step, "dt", None) if self.dt is None else self.dt
+        if dt is not None:
+            if isinstance(dt, bool) or not isinstance(dt, int | float | np.floating):
+                raise ValueError(f"dt must be a number of seconds > 0 (got {dt!r})")
+            if not (math.isfinite(dt) and dt > 0):
+                raise ValueError(f"dt must be finite and > 0 seconds (got {dt!r})")
+            object.__setattr__(self, "dt", float(dt))
         lo, hi = _as_bounds(self.action_low, self.action_high, self.action_dim, "action")
         object.__setattr__(self, "action_low", lo)
         object.__setattr__(self, "action_high", hi)
@@ -512,6 +524,7 @@ def make_problem(
     params: PyTree = None,
     knots: int | None = None,
     spline: str = "linear",
+    dt: float | None = None,
 ) -> Problem:
     """Builds a :class:`Problem` from plain ``dynamics(x, u)`` and ``reward(x, u)``.
 
@@ -533,6 +546,7 @@ def make_problem(
         params: optional per-episode values (any pytree), arguments of a compiled solve.
         knots: optional number of spline knots K (see :class:`Problem`).
         spline: ``zero``, ``linear`` or ``cubic`` interpolation between knots.
+        dt: optional seconds per control step (for real-time loops).
 
     Returns:
         The :class:`Problem`.
@@ -564,6 +578,7 @@ def make_problem(
         params=params,
         knots=knots,
         spline=spline,
+        dt=dt,
     )
 
 

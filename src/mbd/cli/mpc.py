@@ -4,17 +4,26 @@ Writes ``DIR/summary.json`` (closed-loop return, per-step solve time median and 
 control rate, compile time and count), ``DIR/trajectory.npz`` (``states``,
 ``controls``, ``rewards``, ``predicted``), ``DIR/reward.png`` and, for simulator tasks,
 ``DIR/render.html`` of the closed-loop motion.
+
+With ``--realtime`` the plant runs at wall-clock pace in its own thread for
+``--duration`` seconds while the planner replans from the latest state
+(:mod:`mbd.mpc.realtime`); ``summary.json`` then has ``realtime_factor``, ``replan_hz``,
+``latency_ms``, ``missed_deadlines`` and, with ``--rate``, the budget the planner chose
+(:mod:`mbd.mpc.deadline`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import tyro
 
 from mbd.cli.common import (
+    EXIT_INTERRUPTED,
     CLIError,
     atomic_out_dir,
     check_out_dir,
@@ -81,6 +90,14 @@ class MPCOptions:
     """output folder; None writes to runs/mpc-TASK-METHOD-sSEED"""
     quiet: bool = False
     """no progress display"""
+    realtime: bool = False
+    """run the plant at wall-clock pace in its own thread while the planner replans from
+    the latest measured state (the world never waits for the planner)"""
+    duration: float = 10.0
+    """--realtime: seconds of plant time"""
+    rate: float | None = None
+    """--realtime: replans per second; the planner sizes its samples (up to
+    --num-samples) and updates (--iterations, or 1) to fit it on this machine"""
     parallel: Annotated[ParallelConfig, tyro.conf.OmitArgPrefixes] = dataclasses.field(
         default_factory=ParallelConfig
     )
@@ -129,6 +146,15 @@ def configs(opts: MPCOptions) -> tuple[Any, Any]:
 def _check(opts: MPCOptions, task) -> None:
     if opts.steps < 1:
         raise CLIError("--steps", f"must be an integer >= 1 (got {opts.steps})")
+    if not (math.isfinite(opts.duration) and opts.duration > 0):
+        raise CLIError("--duration", f"must be a number of seconds > 0 (got {opts.duration})")
+    if opts.rate is not None and not (math.isfinite(opts.rate) and opts.rate > 0):
+        raise CLIError("--rate", f"must be a number of replans per second > 0 (got {opts.rate})")
+    if not opts.realtime:
+        default = MPCOptions()
+        for name in ("duration", "rate"):
+            if getattr(opts, name) != getattr(default, name):
+                raise CLIError(f"--{name}", "applies to --realtime runs only")
     if not opts.mismatch > -1:
         raise CLIError("--mismatch", f"must be > -1 (got {opts.mismatch})")
     check_task_options(task, opts.seed, opts.horizon, opts.knots, opts.backend, opts.engine)
@@ -161,7 +187,8 @@ def parse(argv: list[str]) -> tuple[str, MPCOptions]:
     )
     _check(opts, task)
     if opts.out is None:
-        out = Path("runs") / f"mpc-{name}-{opts.method}-s{opts.seed}"
+        rt = "-rt" if opts.realtime else ""
+        out = Path("runs") / f"mpc-{name}-{opts.method}{rt}-s{opts.seed}"
         opts = dataclasses.replace(opts, out=out)
     check_out_dir(opts.out)
     return name, opts
@@ -211,6 +238,8 @@ def run(argv: list[str]) -> int:
     except (ImportError, ValueError) as e:
         return fail(prog, CLIError("TASK", f"{name}: {e}"))
 
+    if opts.realtime:
+        return _run_realtime(name, task, problem, opts, config, mpc, plant_params, console)
     with console.status(f"compiling {name} ({opts.method})") as status:
 
         def on_step(t, r):
@@ -274,3 +303,133 @@ def run(argv: list[str]) -> int:
         highlight=False,
     )
     return 0
+
+
+def _run_realtime(name, task, problem, opts, config, mpc, plant_params, console) -> int:
+    """``mbd mpc TASK --realtime``: the asynchronous loop, optionally sized to --rate."""
+    import jax
+    import numpy as np
+
+    from mbd.cli.common import versions
+    from mbd.cli.plan import _save_states
+    from mbd.mpc import PlantError, RealtimeLoop, SimPlant, fit_to_rate, make_controller
+    from mbd.plotting import fmt, plot_realtime
+
+    prog = "mbd mpc"
+    if problem.dt is None:
+        return fail(prog, CLIError("--realtime", f"task {name!r} has no control period (dt)"))
+
+    def make(n: int, k: int):
+        return make_controller(
+            problem,
+            opts.method,
+            dataclasses.replace(config, num_samples=n),
+            dataclasses.replace(mpc, iterations=k),
+            opts.parallel,
+        )
+
+    fit = None
+    with console.status(f"{name} ({opts.method}): compiling and warming up") as status:
+        try:
+            if opts.rate is not None:
+                status.update(f"{name}: sizing the planner to {opts.rate:g} replans/s")
+                fit = fit_to_rate(
+                    make, opts.rate, iterations=opts.iterations, max_samples=opts.num_samples,
+                    min_samples=min(8, opts.num_samples),
+                )  # fmt: skip
+                ladder = fit.ladder
+            else:
+                ladder = [make(opts.num_samples, opts.iterations)]
+            plant = SimPlant(problem, params=plant_params)
+
+            def on_replan(r, plan):
+                status.update(
+                    f"{name} ({opts.method}, real time): t {r.state_time:.2f}/{opts.duration:g} s, "
+                    f"replan {1e3 * (r.ready - r.read):.1f} ms, {r.num_samples} samples"
+                )
+
+            loop = RealtimeLoop(ladder, plant, rate=opts.rate, on_replan=on_replan)
+            with _ctrl_c_stops(loop):
+                res = loop.run(jax.random.key(opts.seed), opts.duration)
+        except PlantError as e:
+            return fail(prog, CLIError("plant", str(e)))
+    s = res.summary()
+    summary = {
+        "task": name,
+        "method": opts.method,
+        "engine": getattr(problem.step, "engine", None),
+        "seed": opts.seed,
+        "realtime": True,
+        "duration": opts.duration,
+        "dt": problem.dt,
+        "horizon": opts.horizon,
+        "mismatch": opts.mismatch,
+        "options": dataclasses.asdict(dataclasses.replace(opts, out=None)),
+        **s,
+        "deadline_fit": None if fit is None else fit.record(),
+        "versions": versions(),
+    }
+    with atomic_out_dir(opts.out) as tmp:
+        write_json(tmp / "summary.json", summary)
+        arrays = {
+            "times": res.times,
+            "controls": res.controls,
+            "rewards": res.rewards,
+            "replan_read": np.array([r.read for r in res.replans]),
+            "replan_ready": np.array([r.ready for r in res.replans]),
+            "replan_samples": np.array([r.num_samples for r in res.replans]),
+        }
+        if res.states is not None:
+            _save_states(arrays, res.states)
+        np.savez(tmp / "trajectory.npz", **arrays)
+        title = f"{name}: real time, {opts.method}"
+        plot_realtime(res, tmp / "reward.png", title=title)
+        if task.render is not None and res.states is not None and len(res.times):
+            from types import SimpleNamespace
+
+            from mbd.sim.render import save_html
+
+            replay = SimpleNamespace(
+                states=res.states, rewards=res.rewards, reward=s["closed_loop_return"]
+            )
+            save_html(problem, replay, tmp / "render.html", title=title)
+    lat = s["latency_ms"]
+    line = (
+        f"{name} ({opts.method}, real time): return {fmt(s['closed_loop_return'], 4)} per step "
+        f"over {s['sim_seconds']:.2f} s; real-time factor {s['realtime_factor']:.3f}, "
+        f"{s['replan_hz']:.0f} replans/s, latency {lat['median']:.1f} ms median "
+        f"{lat['p95']:.1f} ms p95, {s['missed_deadlines']} of {s['replans']} past the "
+        f"{s['deadline_ms']:.0f} ms deadline -> {opts.out}"
+    )
+    if res.interrupted:
+        line = f"interrupted after {s['sim_seconds']:.2f} s of plant time; {line}"
+    console.print(line, highlight=False, soft_wrap=True)
+    return EXIT_INTERRUPTED if res.interrupted else 0
+
+
+@contextlib.contextmanager
+def _ctrl_c_stops(loop):
+    """While the loop runs, Ctrl-C stops plant and planner and keeps what ran (a second
+    Ctrl-C exits at once, as before the loop)."""
+    import signal
+
+    try:
+        previous = signal.getsignal(signal.SIGINT)
+    except ValueError:  # pragma: no cover (not the main thread)
+        yield
+        return
+
+    def handler(signum, frame):
+        del signum, frame
+        signal.signal(signal.SIGINT, previous)
+        loop.interrupt()
+
+    try:
+        signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread: Ctrl-C keeps its handler
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

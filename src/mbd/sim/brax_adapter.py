@@ -191,6 +191,11 @@ class BraxStep:
     env: Any
     reward: RewardFn | None = None
 
+    @property
+    def dt(self) -> float:
+        """Seconds per control step (the env's ``dt``)."""
+        return float(getattr(self.env, "unwrapped", self.env).dt)
+
     def __call__(self, state: PyTree, u: Array, *params: PyTree) -> tuple[PyTree, Array]:
         nxt = self.env.step(state, u)  # Eq. 1c: one control step = n_frames physics steps
         r = nxt.reward if self.reward is None else self.reward(state, u, nxt, *params)

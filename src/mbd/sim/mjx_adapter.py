@@ -66,6 +66,11 @@ class MJXStep:
     reward: MJXRewardFn
     n_frames: int = 1
 
+    @property
+    def dt(self) -> float:
+        """Seconds per control step."""
+        return float(self.mj_model.opt.timestep) * self.n_frames
+
     def __call__(self, data: PyTree, u: Array) -> tuple[PyTree, Array]:
         mjx = require("mujoco.mjx")
         data = data.replace(ctrl=u)

@@ -205,6 +205,7 @@ def make(
         constraint=collision_constraint if constrained else None,
         demo=d,
         name="car2d",
+        dt=DT,
     )
 
 

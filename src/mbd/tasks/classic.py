@@ -89,6 +89,7 @@ def pendulum(
         -PENDULUM_TORQUE,
         PENDULUM_TORQUE,
         name="pendulum",
+        dt=PENDULUM_DT,
         params={"mass": jnp.float32(mass)},
     )
 
@@ -151,6 +152,7 @@ def cartpole(
         -CARTPOLE_FORCE,
         CARTPOLE_FORCE,
         name="cartpole",
+        dt=CARTPOLE_DT,
         params={"mass": jnp.float32(mass)},
     )
 

@@ -51,7 +51,7 @@ def pointmass(horizon: int = POINTMASS_HORIZON, demo: bool = False, seed: int = 
         return -jnp.sum((dynamics(x, u) - goal) ** 2)
 
     return make_problem(
-        jnp.zeros(2, jnp.float32), dynamics, reward, horizon, 2, -1.0, 1.0, name="pointmass"
+        jnp.zeros(2, jnp.float32), dynamics, reward, horizon, 2, -1.0, 1.0, name="pointmass", dt=DT
     )
 
 
@@ -91,5 +91,5 @@ def twobasins(horizon: int = TWOBASINS_HORIZON, demo: bool = False, seed: int = 
         return basins_reward(dynamics(x, u)[0])
 
     return make_problem(
-        jnp.zeros(1, jnp.float32), dynamics, reward, horizon, 1, -1.0, 1.0, name="twobasins"
+        jnp.zeros(1, jnp.float32), dynamics, reward, horizon, 1, -1.0, 1.0, name="twobasins", dt=DT
     )

@@ -26,20 +26,19 @@ Methods share the budget (samples x iterations per control step):
 - the baselines ``mppi``, ``cem``, ``ps`` (predictive sampling), ``cmaes``, ``random``:
   their own update with their own noise, warm-started at the shifted plan.
 
-:func:`closed_loop` runs T control steps in one ``lax.scan`` (the plant may be another
-model, e.g. with a different mass, to show robustness); :func:`run_timed` runs the same
-loop from Python, one jitted step at a time, to measure the control rate.
+``replan(key, cs, x, elapsed)`` is the step of an asynchronous loop
+(:mod:`mbd.mpc.realtime`): it shifts the last plan by the control steps that actually
+passed since its state was measured, replans from the state measured now, and returns
+the whole plan (controls, predicted states) for the plant to read at the time it needs.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
@@ -137,7 +136,9 @@ class ControllerState:
     """What a controller carries between control steps.
 
     Attributes:
-        plan: the plan for the next call of ``step``, normalized, ``shape``.
+        plan: the plan for the next call of ``step``, normalized, ``shape`` (``step``
+            leaves it shifted by one step; ``replan`` leaves it aligned at the state it
+            planned from and shifts it on the next call by the steps that passed).
         t: control steps taken, int32.
         demo_reference: the demonstration's reference from the next step on (its rows
             move one step earlier per control step, the last repeated), or None.
@@ -160,6 +161,23 @@ class StepReport(NamedTuple):
     sample_reward: Array
 
 
+class PlanReport(NamedTuple):
+    """The whole plan of one ``replan``, from the state measured.
+
+    Attributes:
+        controls: (H, nu) real-unit controls, row h for control step h from the measured
+            state on.
+        states: the planning model's predicted states x_1 .. x_H (pytree, leading H).
+        predicted_reward: mean per-step reward of the plan on the planning model.
+        sample_reward: mean sample reward of the last update.
+    """
+
+    controls: Array
+    states: PyTree
+    predicted_reward: Array
+    sample_reward: Array
+
+
 class Controller(NamedTuple):
     """The pure functions of a receding-horizon controller (see :func:`make_controller`).
 
@@ -167,18 +185,25 @@ class Controller(NamedTuple):
         init: ``init(key, x0=None, params=None) -> ControllerState``: the warm-up plan.
         step: ``step(key, cs, x, params=None) -> (u, cs, StepReport)``: u of shape (nu,)
             in real units.
+        replan: ``replan(key, cs, x, elapsed, params=None) -> (cs, PlanReport)``: the
+            last plan shifted by ``elapsed`` control steps (int, >= 0), replanned from x.
         problem: the planning problem.
         method: the method's name.
         planner: the per-step :class:`~mbd.solver.Solver`.
         warmup: the warm-up :class:`~mbd.solver.Solver`.
+        num_samples: samples per update.
+        iterations: updates per control step (per replan).
     """
 
     init: Callable[..., ControllerState]
     step: Callable[..., tuple[Array, ControllerState, StepReport]]
+    replan: Callable[..., tuple[ControllerState, PlanReport]]
     problem: Problem
     method: str
     planner: Solver
     warmup: Solver
+    num_samples: int = 0
+    iterations: int = 0
 
 
 def _method_solver(
@@ -251,8 +276,14 @@ def make_controller(
     shift = jnp.asarray(shift_matrix(problem.horizon, problem.knots, problem.spline))
 
     own = problem.instance()
-    # A demonstration is time-indexed: its rows follow the loop as the plan does.
-    shift_rows = jnp.asarray(shift_matrix(problem.horizon, None))
+    horizon = problem.horizon
+    # ``replan`` shifts by any number of steps k: the k-th power of the one-step shift
+    # (for per-step controls, rows moved k earlier with the last repeated).
+    shifts = [np.eye(rows, dtype=np.float32)]
+    for _ in range(horizon):
+        shifts.append(np.asarray(shift) @ shifts[-1])
+    shift_k = jnp.asarray(np.stack(shifts))  # (H + 1, R, R)
+    rows_h = jnp.arange(horizon)
 
     def init(key: Array, x0: PyTree = None, params: PyTree = None) -> ControllerState:
         res = warmup.solve(key, x0=x0, params=params)
@@ -260,195 +291,50 @@ def make_controller(
             plan=res.z, t=jnp.zeros((), jnp.int32), demo_reference=own.demo_reference
         )
 
+    def solve_from(key, plan, ref, x, params):
+        # A demonstration is time-indexed: its rows follow the loop as the plan does.
+        inst = problem.make_instance(x, params)._replace(demo_reference=ref)
+        return planner.solve(key, plan, instance=inst)
+
     def step(
         key: Array, cs: ControllerState, x: PyTree, params: PyTree = None
     ) -> tuple[Array, ControllerState, StepReport]:
-        inst = problem.make_instance(x, params)._replace(demo_reference=cs.demo_reference)
-        res: MBDResult = planner.solve(key, cs.plan, instance=inst)
-        u = res.solution[0]
+        res: MBDResult = solve_from(key, cs.plan, cs.demo_reference, x, params)
         ref = cs.demo_reference
         new = ControllerState(
             plan=shift @ res.z,
             t=cs.t + 1,
-            demo_reference=None if ref is None else jnp.tensordot(shift_rows, ref, axes=1),
+            demo_reference=None if ref is None else ref[jnp.minimum(rows_h + 1, horizon - 1)],
         )
         report = StepReport(predicted_reward=res.reward, sample_reward=res.history.reward_mean[-1])
-        return u, new, report
+        return res.solution[0], new, report
+
+    def replan(
+        key: Array, cs: ControllerState, x: PyTree, elapsed: Array, params: PyTree = None
+    ) -> tuple[ControllerState, PlanReport]:
+        k = jnp.clip(jnp.asarray(elapsed, jnp.int32), 0, horizon)
+        ref = cs.demo_reference
+        ref = None if ref is None else ref[jnp.minimum(rows_h + k, horizon - 1)]
+        res: MBDResult = solve_from(key, shift_k[k] @ cs.plan, ref, x, params)
+        new = ControllerState(plan=res.z, t=cs.t + k, demo_reference=ref)
+        report = PlanReport(
+            controls=res.solution,
+            states=res.states,
+            predicted_reward=res.reward,
+            sample_reward=res.history.reward_mean[-1],
+        )
+        return new, report
 
     return Controller(
-        init=init, step=step, problem=problem, method=method, planner=planner, warmup=warmup
-    )
-
-
-class LoopResult(NamedTuple):
-    """A closed-loop run of T control steps.
-
-    Attributes:
-        states: plant states x_1 .. x_T (pytree, leading axis T).
-        controls: applied controls (T, nu), real units.
-        rewards: the plant's stage rewards (T,).
-        predicted: the planner's predicted mean per-step reward at each step (T,).
-    """
-
-    states: PyTree
-    controls: Array
-    rewards: Array
-    predicted: Array
-
-    @property
-    def mean_reward(self) -> Array:
-        """Closed-loop return per step: mean of ``rewards``."""
-        return jnp.mean(self.rewards)
-
-
-def closed_loop(
-    controller: Controller,
-    key: Array,
-    steps: int,
-    x0: PyTree = None,
-    params: PyTree = None,
-    plant_params: PyTree = None,
-    plant: Callable[..., tuple[PyTree, Array]] | None = None,
-) -> LoopResult:
-    """Runs the controller against a plant for ``steps`` control steps, in one scan.
-
-    Args:
-        controller: from :func:`make_controller`.
-        key: PRNG key (one for the warm-up, one per control step).
-        steps: T >= 1.
-        x0: the plant's initial state (the problem's if None).
-        params: the planner's params (the problem's if None).
-        plant_params: the plant's params where they differ from the planner's (model
-            mismatch); None: the planner's.
-        plant: optional plant ``plant(x, u) -> (x_next, r)``; None: the problem's own
-            step with ``plant_params``.
-
-    Returns:
-        :class:`LoopResult`. Jit the call (``steps`` static) to compile the loop once.
-    """
-    problem = controller.problem
-    x0 = problem.init_state if x0 is None else x0
-    p_plant = params if plant_params is None else plant_params
-
-    def plant_step(x, u):
-        if plant is not None:
-            return plant(x, u)
-        return _plant_step(problem, x, u, p_plant)
-
-    k0, k_loop = jax.random.split(key)
-    cs = controller.init(k0, x0, params)
-
-    def body(carry, k):
-        x, cs = carry
-        u, cs, report = controller.step(k, cs, x, params)
-        x_next, r = plant_step(x, u)
-        return (x_next, cs), (x_next, u, jnp.asarray(r), report.predicted_reward)
-
-    keys = jax.random.split(k_loop, steps)
-    _, (states, controls, rewards, predicted) = jax.lax.scan(body, (x0, cs), keys)
-    return LoopResult(states=states, controls=controls, rewards=rewards, predicted=predicted)
-
-
-class TimedLoop(NamedTuple):
-    """A closed loop run step by step from Python, with timings.
-
-    Attributes:
-        result: the :class:`LoopResult`.
-        step_seconds: wall time of each control step's solve, (T,).
-        compile_seconds: time of the warm-up (its compile and solve) and of the step's
-            and the plant's compiles (a dry run of each).
-        num_compiles: programs the controller's jitted step has compiled in all, over
-            every run of it (1: no run recompiled).
-    """
-
-    result: LoopResult
-    step_seconds: np.ndarray
-    compile_seconds: float
-    num_compiles: int
-
-
-def _plant_step(problem: Problem, x: PyTree, u: Array, params: PyTree):
-    """The problem's step, its next state cast to the types of ``x`` (a simulator may
-    return weakly typed leaves, which would make the next control step compile again)."""
-    x_next, r = problem.call_step(x, u, params)
-    x_next = jax.tree_util.tree_map(
-        lambda a, b: jax.lax.convert_element_type(a, jnp.result_type(b)), x_next, x
-    )
-    return x_next, r
-
-
-@functools.lru_cache(maxsize=64)
-def _jitted(fn: Callable[..., Any]) -> Callable[..., Any]:
-    return jax.jit(fn)
-
-
-@functools.lru_cache(maxsize=64)
-def _jitted_plant(problem: Problem) -> Callable[..., Any]:
-    return jax.jit(functools.partial(_plant_step, problem))
-
-
-def run_timed(
-    controller: Controller,
-    key: Array,
-    steps: int,
-    x0: PyTree = None,
-    params: PyTree = None,
-    plant_params: PyTree = None,
-    on_step: Callable[[int, float], None] | None = None,
-) -> TimedLoop:
-    """Runs the closed loop one jitted control step at a time, timing each solve.
-
-    Same keys and result as :func:`closed_loop` (up to the last bits of reduction order).
-
-    Args:
-        controller: from :func:`make_controller`.
-        key: PRNG key.
-        steps: T >= 1.
-        x0: plant initial state.
-        params: planner params.
-        plant_params: plant params (model mismatch); the planner's if None.
-        on_step: optional ``on_step(t, reward)`` after each control step.
-
-    Returns:
-        :class:`TimedLoop`.
-    """
-    import time
-
-    problem = controller.problem
-    x0 = problem.init_state if x0 is None else x0
-    inst = problem.make_instance(x0, params)
-    params = inst.params
-    p_plant = params if plant_params is None else plant_params
-    # One jitted function per controller, kept across calls: later runs do not compile.
-    init, step = _jitted(controller.init), _jitted(controller.step)
-    plant = _jitted_plant(problem)
-    k0, k_loop = jax.random.split(key)
-    keys = jax.random.split(k_loop, steps)
-    t0 = time.perf_counter()
-    cs = jax.block_until_ready(init(k0, inst.x0, params))
-    # A dry run of the (pure) step and plant compiles them; its outputs are dropped.
-    jax.block_until_ready(step(keys[0], cs, inst.x0, params))
-    jax.block_until_ready(plant(inst.x0, jnp.zeros(problem.action_dim), p_plant))
-    compile_seconds = time.perf_counter() - t0
-    x = inst.x0
-    out, times = [], []
-    for t in range(steps):
-        s0 = time.perf_counter()
-        u, cs, report = step(keys[t], cs, x, params)
-        u = jax.block_until_ready(u)
-        times.append(time.perf_counter() - s0)
-        x, r = plant(x, u, p_plant)
-        out.append((x, u, r, report.predicted_reward))
-        if on_step is not None:
-            on_step(t, float(r))
-    states, controls, rewards, predicted = (
-        jax.tree_util.tree_map(lambda *a: jnp.stack(a), *[o[i] for o in out]) for i in range(4)
-    )
-    return TimedLoop(
-        result=LoopResult(states, controls, rewards, predicted),
-        step_seconds=np.asarray(times),
-        compile_seconds=compile_seconds,
-        num_compiles=int(step._cache_size()),
+        init=init,
+        step=step,
+        replan=replan,
+        problem=problem,
+        method=method,
+        planner=planner,
+        warmup=warmup,
+        num_samples=int(getattr(config, "num_samples", None) or MBDConfig().num_samples),
+        iterations=mpc.iterations,
     )
 
 
@@ -456,13 +342,11 @@ __all__ = [
     "MPC_METHODS",
     "Controller",
     "ControllerState",
-    "LoopResult",
     "MPCConfig",
+    "PlanReport",
     "StepReport",
-    "TimedLoop",
-    "closed_loop",
     "dial_noise",
     "make_controller",
     "mbd_noise",
-    "run_timed",
+    "validate_mpc",
 ]

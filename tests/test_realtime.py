@@ -1,0 +1,322 @@
+"""The asynchronous real-time loop (mbd.mpc.realtime) and the deadline (mbd.mpc.deadline).
+
+Everything timed runs on a FakeClock: a replan costs what the clock says, the plant ticks
+that fall inside it use the plan before it, and the run is deterministic. Two tests run
+on the wall clock and assert only what does not depend on the machine's speed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import mbd
+from mbd.cli.main import main
+from mbd.mpc import (
+    CallbackPlant,
+    FakeClock,
+    MPCConfig,
+    PlantError,
+    RealtimeLoop,
+    SimPlant,
+    fit_to_rate,
+    make_controller,
+)
+from mbd.mpc.deadline import Trial
+from mbd.mpc.realtime import Plan
+from mbd.tasks import classic
+
+CFG = mbd.MBDConfig(num_samples=64, num_steps=50, temperature=0.1)
+MPC = MPCConfig(iterations=2, warmup_iterations=20)
+
+
+@pytest.fixture(scope="module")
+def pendulum():
+    problem = classic.pendulum(horizon=20)
+    return problem, make_controller(problem, "mbd", CFG, MPC)
+
+
+def test_the_plan_is_read_at_the_time_now_with_a_zero_order_hold():
+    plan = Plan(t0=0.1, controls=np.array([[1.0], [2.0], [3.0]], np.float32), report=None)
+    dt = 0.05
+    assert plan.at(0.1, dt) == (1.0, True)
+    assert plan.at(0.149, dt) == (1.0, True)  # row 0 holds for [t0, t0 + dt)
+    assert plan.at(0.15, dt) == (2.0, True)
+    assert plan.at(0.2, dt) == (3.0, True)
+    assert plan.at(0.25, dt) == (3.0, False)  # past its end: the last row, held
+    assert plan.at(0.05, dt) == (1.0, False)  # before its state (cannot happen in a loop)
+
+
+def test_replan_shifts_the_last_plan_by_the_steps_that_passed(pendulum):
+    problem, ctrl = pendulum
+    key = jax.random.key(3)
+    cs = jax.jit(ctrl.init)(key)
+    x = problem.init_state
+    # elapsed 1 is the synchronous step: same solve, same first control, same next plan
+    u, cs_step, _ = jax.jit(ctrl.step)(key, cs, x)
+    cs1, rep = jax.jit(ctrl.replan)(key, cs, x, jnp.int32(0))
+    np.testing.assert_array_equal(rep.controls[0], u)
+    from mbd.splines import shift_matrix
+
+    shift = jnp.asarray(shift_matrix(problem.horizon, None))
+    np.testing.assert_array_equal(shift @ cs1.plan, cs_step.plan)
+    assert rep.controls.shape == (20, 1) and rep.states.shape == (20, 2)
+    # elapsed k: the warm start is the plan moved k rows earlier, the last row repeated;
+    # a planner with no update budget left would return it, so compare the warm starts
+    plan = jnp.arange(20.0).reshape(20, 1) / 20
+    k = 3
+    expected = jnp.concatenate([plan[k:], jnp.repeat(plan[-1:], k, axis=0)])
+    shifted = jnp.linalg.matrix_power(shift, k) @ plan
+    np.testing.assert_allclose(shifted, expected, atol=1e-7)
+    cs2, _ = jax.jit(ctrl.replan)(key, cs1, x, jnp.int32(k))
+    assert int(cs2.t) == int(cs1.t) + k
+
+
+def run_fake(ctrl, problem, cost, duration=6.0, **kwargs):
+    loop = RealtimeLoop(ctrl, SimPlant(problem), clock=FakeClock(cost), **kwargs)
+    return loop.run(jax.random.key(0), duration)
+
+
+def test_fake_clock_loop_is_deterministic_and_swings_the_pendulum_up(pendulum):
+    problem, ctrl = pendulum
+    a = run_fake(ctrl, problem, 0.03)
+    b = run_fake(ctrl, problem, 0.03)
+    np.testing.assert_array_equal(a.controls, b.controls)
+    np.testing.assert_array_equal(a.states, b.states)
+    s = a.summary()
+    assert s["ticks"] == 120 and s["sim_seconds"] == pytest.approx(6.0)
+    assert s["realtime_factor"] == pytest.approx(1.0)
+    # back to back, 0.03 s each, until the replan during which the last tick (5.95 s) ran
+    assert s["replans"] == math.floor(5.95 / 0.03) + 1
+    assert s["latency_ms"]["median"] == pytest.approx(30.0)
+    assert s["missed_deadlines"] == 0 and s["starved_ticks"] == 0
+    # it swings up and holds: upright for the last two seconds
+    assert np.all(np.cos(a.states[-40:, 0]) > 0.95)
+
+
+def test_a_slow_planner_is_worse_control_never_a_paused_world(pendulum):
+    problem, ctrl = pendulum
+    res_plans = []
+    res = run_fake(ctrl, problem, 0.12, on_replan=lambda r, plan: res_plans.append(plan))
+    # each replan takes 2.4 control periods
+    s = res.summary()
+    assert s["ticks"] == 120  # the plant ran its 6 s all the same
+    assert s["missed_deadlines"] == s["replans"]  # every replan past the 50 ms deadline
+    assert s["replans"] == math.floor(5.95 / 0.12) + 1
+    # each replan shifted the last plan by the control steps that passed: 2 or 3
+    steps = [r.elapsed_steps for r in res.replans[1:]]
+    assert set(steps) <= {2, 3}
+    assert sum(r.elapsed_steps for r in res.replans) * 0.05 == pytest.approx(
+        res.replans[-1].state_time
+    )
+    assert all(r.ready - r.read == pytest.approx(0.12) for r in res.replans)
+    # every tick applied the newest plan installed before it, read at the tick's time
+    for t, u in zip(res.times, res.controls, strict=True):
+        done = [r for r in res.replans if r.ready <= t + 1e-9]
+        if done:
+            plan = res_plans[len(done) - 1]
+            np.testing.assert_array_equal(u, plan.at(t, 0.05)[0])
+    # and, slow as it is, it still swings the pendulum up
+    assert np.max(np.cos(res.states[:, 0])) > 0.99
+
+
+def test_the_deadline_chooser_takes_the_largest_budget_that_fits():
+    made = []
+
+    def make(n, k):
+        made.append((n, k))
+        return (n, k)
+
+    def cost(c):  # 0.1 ms per sample and update, plus 2 ms
+        n, k = c
+        return 2e-3 + 1e-4 * n * k
+
+    # 50 Hz, margin 0.7: 14 ms -> n k <= 120: 32 samples x 2 updates (64 x 2 = 128 misses)
+    fit = fit_to_rate(make, 50.0, iterations=2, seconds=cost)
+    assert fit.fits and fit.chosen == (32, 2)
+    assert fit.ladder == [(8, 2), (16, 2), (32, 2)]
+    assert fit.trials[-1] == Trial(64, 2, pytest.approx(2e-3 + 1e-4 * 128))
+    # 200 Hz, margin 0.8 (4 ms): 8 x 2 (3.6 ms) fits, 16 x 2 (5.2 ms) does not
+    assert fit_to_rate(make, 200.0, iterations=2, margin=0.8, seconds=cost).chosen == (8, 2)
+    # 250 Hz (3.2 ms): 8 x 2 misses, so one update per replan: 8 x 1 (2.8 ms)
+    fit = fit_to_rate(make, 250.0, iterations=2, margin=0.8, seconds=cost)
+    assert fit.fits and fit.chosen == (8, 1)
+    assert [t[:2] for t in fit.trials] == [(8, 2), (8, 1), (16, 1)]
+    # none fits: the smallest tried, flagged
+    fit = fit_to_rate(make, 1000.0, iterations=2, seconds=cost)
+    assert not fit.fits and fit.chosen == (8, 1)
+    with pytest.raises(ValueError, match="rate must be finite and > 0"):
+        fit_to_rate(make, 0.0, seconds=cost)
+    with pytest.raises(ValueError, match="margin must be in"):
+        fit_to_rate(make, 10.0, margin=1.5, seconds=cost)
+
+
+def test_the_loop_steps_down_when_replans_miss_and_records_it(pendulum):
+    problem, _ = pendulum
+    small = make_controller(problem, "mbd", mbd.MBDConfig(num_samples=16, temperature=0.1), MPC)
+    big = make_controller(problem, "mbd", mbd.MBDConfig(num_samples=64, temperature=0.1), MPC)
+    clock = FakeClock(lambda n, k: 0.08 if n == 64 else 0.02)  # 64 misses the 50 ms rate
+
+    loop = RealtimeLoop([small, big], SimPlant(problem), rate=20.0, clock=clock, recheck=4)
+    res = loop.run(jax.random.key(0), 3.0)
+    sizes = [r.num_samples for r in res.replans]
+    assert sizes[:4] == [64] * 4 and sizes[4] == 16  # one window of misses, then down
+    assert res.budgets[0][1:] == (64, 2, "start")
+    assert res.budgets[1][1] == 16 and "p90 latency 80.0 ms" in res.budgets[1][3]
+    # with a rate, replans start on its period: 20 per second
+    assert res.summary()["replan_hz"] == pytest.approx(20.0)
+
+
+def test_a_plant_that_raises_stops_the_loop_with_one_line(pendulum):
+    problem, ctrl = pendulum
+
+    class Broken(SimPlant):
+        def tick(self, t, u):
+            if t >= 0.2:
+                raise ValueError("motor\nfault")
+            return super().tick(t, u)
+
+    loop = RealtimeLoop(ctrl, Broken(problem), clock=FakeClock(0.01))
+    with pytest.raises(PlantError) as e:
+        loop.run(jax.random.key(0), 2.0)
+    assert str(e.value) == "the plant's step raised at t = 0.200 s: ValueError: motor fault"
+
+
+def test_a_callback_robot_is_read_and_commanded_and_its_errors_are_named(pendulum):
+    problem, ctrl = pendulum
+    clock = FakeClock(0.02)
+    robot = {"x": problem.init_state, "sent": []}
+
+    def send(u):
+        robot["sent"].append(float(u[0]))
+        robot["x"], _ = problem.call_step(robot["x"], jnp.asarray(u))
+
+    plant = CallbackPlant(lambda: robot["x"], send, dt=0.05, clock=clock)
+    res = RealtimeLoop(ctrl, plant, clock=clock).run(jax.random.key(0), 2.0)
+    assert len(robot["sent"]) == 40 == len(res.times)
+    np.testing.assert_allclose(res.controls[:, 0], robot["sent"])
+    assert res.states is None and np.all(np.isnan(res.rewards))
+
+    def bad_send(u):
+        raise ConnectionError("robot unreachable")
+
+    plant = CallbackPlant(lambda: robot["x"], bad_send, dt=0.05, clock=clock)
+    with pytest.raises(PlantError, match=r"^the plant's send_command raised at t = 0\.000 s: Co"):
+        RealtimeLoop(ctrl, plant, clock=clock).run(jax.random.key(0), 1.0)
+
+    def bad_read():
+        raise OSError("no state")
+
+    plant = CallbackPlant(bad_read, send, dt=0.05, clock=clock)
+    with pytest.raises(PlantError, match=r"^the plant's read_state raised: OSError: no state$"):
+        RealtimeLoop(ctrl, plant, clock=clock).run(jax.random.key(0), 1.0)
+
+
+def test_ctrl_c_stops_planner_and_plant_and_keeps_what_ran(pendulum):
+    problem, ctrl = pendulum
+    seen = []
+
+    def on_replan(r, plan):
+        seen.append(r)
+        if len(seen) == 5:
+            raise KeyboardInterrupt
+
+    loop = RealtimeLoop(ctrl, SimPlant(problem), on_replan=on_replan)  # the wall clock
+    res = loop.run(jax.random.key(0), 30.0)
+    assert res.interrupted and len(res.replans) == 5
+    assert len(res.times) == len(res.controls) == len(res.rewards) == len(res.states)
+    assert res.sim_seconds < 30.0
+    assert all(t.name != "mbd-plant" for t in __import__("threading").enumerate())
+
+
+def test_wall_clock_loop_runs_the_plant_in_its_own_thread(pendulum):
+    problem, ctrl = pendulum
+    res = RealtimeLoop(ctrl, SimPlant(problem)).run(jax.random.key(0), 0.5)
+    s = res.summary()
+    assert s["ticks"] == 10 and len(res.replans) >= 1
+    assert s["wall_seconds"] >= 0.5 - 1e-3  # the plant kept its pace, never ahead of it
+
+
+def test_native_mujoco_plant_runs_under_the_loop():
+    from mbd.sim.engines import make_mujoco_problem
+
+    xml = """
+    <mujoco><option timestep="0.02"/><worldbody><body name="pole" pos="0 0 1">
+      <joint name="hinge" type="hinge" axis="0 1 0" damping="0.05"/>
+      <geom type="capsule" fromto="0 0 0 0 0 -0.5" size="0.04" mass="1"/></body></worldbody>
+      <actuator><motor joint="hinge" ctrllimited="true" ctrlrange="-3 3"/></actuator>
+    </mujoco>"""
+    problem = make_mujoco_problem(
+        xml, lambda b, u, a: -jnp.cos(a.qpos[0]), horizon=15, n_frames=2, engine="mujoco"
+    )
+    assert problem.dt == pytest.approx(0.04)
+    ctrl = make_controller(problem, "mbd", mbd.MBDConfig(num_samples=16), MPC)
+    res = RealtimeLoop(ctrl, SimPlant(problem), clock=FakeClock(0.05)).run(jax.random.key(0), 1.0)
+    assert len(res.times) == 25 and res.states.hi.shape == (25, problem.init_state.hi.shape[0])
+    assert np.all(np.isfinite(res.rewards))
+
+
+def test_mbd_mpc_realtime_writes_the_loop_figures(tmp_path, capsys):
+    out = tmp_path / "rt"
+    code = main(
+        ["mpc", "pendulum", "--realtime", "--duration", "1", "--rate", "20", "--horizon", "15",
+         "--num-samples", "32", "--warmup-iterations", "5", "--out", str(out)]
+    )  # fmt: skip
+    assert code == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["realtime"] and s["ticks"] == 20 and s["dt"] == 0.05
+    for key in ("realtime_factor", "replan_hz", "latency_ms", "missed_deadlines"):
+        assert key in s
+    assert set(s["latency_ms"]) >= {"median", "p95"}
+    fit = s["deadline_fit"]
+    assert fit["rate_hz"] == 20.0 and fit["num_samples"] <= 32 and fit["trials"]
+    assert (out / "trajectory.npz").exists() and (out / "reward.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--rate", "10"], "mbd mpc: error: --rate: applies to --realtime runs only"),
+        (["--duration", "3"], "mbd mpc: error: --duration: applies to --realtime runs only"),
+        (["--realtime", "--duration", "0"], "mbd mpc: error: --duration: must be a number"),
+        (["--realtime", "--rate", "-1"], "mbd mpc: error: --rate: must be a number"),
+    ],
+)
+def test_realtime_options_are_checked_in_one_line(args, message, capsys):
+    assert main(["mpc", "pendulum", *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(message)
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_the_command_stops_it_in_one_line_with_nothing_half_written(tmp_path):
+    out = tmp_path / "rt"
+    env = {**os.environ, "MBD_CACHE_DIR": "off"}
+    cmd = [sys.executable, "-m", "mbd.cli.main", "mpc", "pendulum", "--realtime",
+           "--duration", "60", "--num-samples", "16", "--warmup-iterations", "2",
+           "--out", str(out)]  # fmt: skip
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    time.sleep(15)  # imports and compiles take a few seconds; the plant runs for 60
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    # in the loop: it stops, writes what ran and says so; before it (a slow machine still
+    # compiling): the command's usual one line, and nothing written
+    assert len(lines) == 1, err
+    if out.exists():
+        assert lines[0].startswith("interrupted after"), err
+        assert {p.name for p in out.iterdir()} >= {"summary.json", "trajectory.npz"}
+        assert json.loads((out / "summary.json").read_text())["interrupted"]
+    else:
+        assert lines[0] == "mbd mpc: interrupted", err
