@@ -320,3 +320,63 @@ def test_ctrl_c_on_the_command_stops_it_in_one_line_with_nothing_half_written(tm
         assert json.loads((out / "summary.json").read_text())["interrupted"]
     else:
         assert lines[0] == "mbd mpc: interrupted", err
+
+
+def test_a_replan_that_costs_no_time_lets_the_plant_tick_once(pendulum):
+    problem, ctrl = pendulum
+    res = run_fake(ctrl, problem, 0.0, duration=1.0)
+    assert len(res.times) == 20 and len(res.replans) == 20
+
+
+def test_dm_control_tasks_plan_on_euler_and_the_plant_is_dm_controls_rk4():
+    from mbd.tasks import dmc, get_task
+
+    mujoco = pytest.importorskip("mujoco")
+    task = get_task("dmc-cartpole")
+    planner, plant = task.make(horizon=5, seed=1), task.plant(horizon=5, seed=1)
+    assert planner.step.mj_model.opt.integrator == mujoco.mjtIntegrator.mjINT_EULER
+    assert plant.step.mj_model.opt.integrator == mujoco.mjtIntegrator.mjINT_RK4
+    assert planner.dt == plant.dt == pytest.approx(0.05)
+    q = np.asarray(plant.step.physics.view(plant.init_state).qpos)
+    assert q[0] == 0.0 and abs(q[1] - np.pi) <= 0.05  # hanging, perturbed by the seed
+    # the reward by hand on one step
+    u = jnp.array([0.3])
+    x1, r = plant.call_step(plant.init_state, u)
+    v = plant.step.physics.view(x1)
+    expected = np.cos(v.qpos[1]) - 0.1 * v.qpos[0] ** 2 - 0.01 * v.qvel[1] ** 2 - 0.001 * 0.09
+    assert float(r) == pytest.approx(float(expected), abs=1e-6)
+    # metrics by hand: upright (within 0.3 rad) for the last 3 s of 4 s, from t = 1 s
+    t = np.arange(80) * 0.05
+    qpos = np.stack([np.zeros(80), np.where(t < 0.95, 2.0, 0.1)], axis=1)
+    m = dmc.loop_metrics("dmc-cartpole", qpos, 0.05)
+    assert m == {"upright_last_3s": 1.0, "swung_up": True, "time_to_upright": 1.0}
+    qpos[-1, 1] = 0.5  # tipped over at the very end
+    m = dmc.loop_metrics("dmc-cartpole", qpos, 0.05)
+    assert m["upright_last_3s"] == pytest.approx(59 / 60) and not m["swung_up"]
+    assert m["time_to_upright"] is None
+    # acrobot: every link within 0.3 rad of upright
+    up = dmc.upright("dmc-acrobot", np.array([[0.1, 0.1], [0.1, 0.25], [0.35, -0.3]]))
+    assert up.tolist() == [True, False, False]
+
+
+def test_hopper_hop_pays_nothing_for_a_fall_and_metrics_see_it():
+    from mbd.tasks import get_task, mujoco_tasks
+
+    problem = get_task("hopper-hop").make(horizon=3, seed=0, engine="mujoco")
+    x0 = problem.init_state
+    view = problem.step.physics.view
+    x1, r = problem.call_step(x0, jnp.zeros(3))
+    z, pitch = float(view(x1).body_pos[0, 2]), float(view(x1).qpos[2])
+    assert z > 0.8 and abs(pitch) < 0.2
+    vx = (float(view(x1).body_pos[0, 0]) - float(view(x0).body_pos[0, 0])) / 0.04
+    assert float(r) == pytest.approx(1.0 + min(vx, 1.0), abs=1e-5)
+    # a fallen torso (lowered through the floor, as this model lets it) earns 0
+    fallen = x1._replace(body_pos=x1.body_pos.at[0, 2].set(0.5))
+    r_fall = problem.step.reward(view(x0), jnp.zeros(3), view(fallen))
+    assert float(r_fall) == 0.0
+    # the loop metrics read height, fall and progress from the states
+    states = jax.tree_util.tree_map(lambda a, b: jnp.stack([a, b]), x1, fallen)
+    m = mujoco_tasks.loop_metrics("hopper-hop", problem, states)
+    assert m["fell"] and m["torso_height_min"] == pytest.approx(0.5)
+    assert m["torso_height_end"] == pytest.approx(0.5)
+    assert m["forward_progress"] == pytest.approx(vx * 0.04, abs=1e-5)

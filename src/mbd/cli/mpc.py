@@ -171,7 +171,10 @@ def parse(argv: list[str]) -> tuple[str, MPCOptions]:
     name, task, rest = leading_name(
         argv, "TASK", "missing; give a task name first (see `mbd tasks`)", _usage, get_task
     )
-    default = MPCOptions(horizon=min(task.horizon, 30) if task.backends else task.horizon)
+    default = MPCOptions(
+        horizon=min(task.horizon, 30) if task.backends else task.horizon,
+        **dict(task.mpc_defaults),
+    )
     single = f"task {name!r} has a single built-in simulator"
     absent = {} if task.backends else {"backend": single, "engine": single}
     if not task.has_demo:
@@ -239,7 +242,7 @@ def run(argv: list[str]) -> int:
         return fail(prog, CLIError("TASK", f"{name}: {e}"))
 
     if opts.realtime:
-        return _run_realtime(name, task, problem, opts, config, mpc, plant_params, console)
+        return _run_realtime(name, task, problem, opts, config, mpc, plant_params, console, options)
     with console.status(f"compiling {name} ({opts.method})") as status:
 
         def on_step(t, r):
@@ -305,7 +308,7 @@ def run(argv: list[str]) -> int:
     return 0
 
 
-def _run_realtime(name, task, problem, opts, config, mpc, plant_params, console) -> int:
+def _run_realtime(name, task, problem, opts, config, mpc, plant_params, console, options) -> int:
     """``mbd mpc TASK --realtime``: the asynchronous loop, optionally sized to --rate."""
     import jax
     import numpy as np
@@ -340,7 +343,10 @@ def _run_realtime(name, task, problem, opts, config, mpc, plant_params, console)
                 ladder = fit.ladder
             else:
                 ladder = [make(opts.num_samples, opts.iterations)]
-            plant = SimPlant(problem, params=plant_params)
+            plant_model = problem
+            if task.plant is not None:  # the task's plant differs from its planning model
+                plant_model = task.plant(horizon=opts.horizon, seed=opts.seed, **options)
+            plant = SimPlant(plant_model, params=plant_params)
 
             def on_replan(r, plan):
                 status.update(
@@ -367,6 +373,11 @@ def _run_realtime(name, task, problem, opts, config, mpc, plant_params, console)
         "options": dataclasses.asdict(dataclasses.replace(opts, out=None)),
         **s,
         "deadline_fit": None if fit is None else fit.record(),
+        "metrics": (
+            task.loop_metrics(plant_model, res.states)
+            if task.loop_metrics is not None and res.states is not None and len(res.times)
+            else {}
+        ),
         "versions": versions(),
     }
     with atomic_out_dir(opts.out) as tmp:

@@ -608,7 +608,7 @@ class RealtimeLoop:
                     and replans[-1].ready == replans[-1].read
                 ):
                     # a replan that costs no fake time: the plant moves on by a tick
-                    self._advance_plant(t0 + self._fake["k"] * self.dt + 1e-12)
+                    self._advance_plant(t0 + (self._fake["k"] + 0.5) * self.dt)
         except KeyboardInterrupt:
             interrupted = True
         finally:

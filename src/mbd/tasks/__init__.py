@@ -7,6 +7,7 @@ recommended for it. Tasks that need a heavy simulator import it lazily inside ``
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 
 from mbd.problem import Problem
@@ -33,6 +34,11 @@ class TaskSpec:
             the default first; empty for a task with a single built-in simulator.
         engines: engines ``make(engine=...)`` accepts (``auto`` first); empty for a task
             with a single built-in simulator.
+        plant: optional ``plant(**make's arguments) -> Problem``: the model a closed loop
+            runs as the plant where it differs from the planner's (None: the same).
+        mpc_defaults: ``mbd mpc`` option defaults of the task (e.g. ``noise_level``).
+        loop_metrics: optional ``loop_metrics(problem, states) -> dict``: what a closed
+            loop did (a fall, progress, the pole held up), from the plant's states.
     """
 
     name: str
@@ -46,6 +52,9 @@ class TaskSpec:
     render: Callable[..., None] | None = None
     backends: tuple[str, ...] = ()
     engines: tuple[str, ...] = ()
+    plant: Callable[..., Problem] | None = None
+    mpc_defaults: tuple[tuple[str, object], ...] = ()
+    loop_metrics: Callable[..., dict] | None = None
 
 
 def engine_options(task: TaskSpec, engine: str | None) -> dict:
@@ -122,7 +131,7 @@ def _register_builtin() -> None:
 def _register_robots() -> None:
     # Importing the module does not import Brax: each task's ``make`` does, and raises
     # ImportError naming ``pip install 'mbd[brax]'`` when it is missing.
-    from mbd.tasks import robots
+    from mbd.tasks import mujoco_tasks, robots
 
     for t in robots.TASKS:
         register_task(
@@ -137,6 +146,7 @@ def _register_robots() -> None:
                 render=robots.render,
                 backends=t.backends,
                 engines=robots.ENGINES,
+                loop_metrics=functools.partial(mujoco_tasks.loop_metrics, t.name),
             )
         )
 
@@ -160,6 +170,42 @@ def _register_robots() -> None:
             horizon=classic.CARTPOLE_HORIZON,
         )
     )
+
+    from mbd.sim.engines import ENGINES
+    from mbd.tasks import dmc
+
+    register_task(
+        TaskSpec(
+            name="hopper-hop",
+            summary="hopper hopping forward without falling: 1 + min(vx, 1) per step while "
+            "the torso is up and upright, 0 after a fall (MuJoCo; for mbd mpc)",
+            make=functools.partial(mujoco_tasks.make, "hopper-hop"),
+            config=MBDConfig(num_samples=128, num_steps=50, temperature=0.1),
+            horizon=20,
+            render=robots.render,
+            engines=("auto", *ENGINES),
+            loop_metrics=functools.partial(mujoco_tasks.loop_metrics, "hopper-hop"),
+        )
+    )
+
+    for name, what in (
+        ("dmc-cartpole", "cart-pole"),
+        ("dmc-acrobot", "acrobot (only the elbow driven)"),
+    ):
+        register_task(
+            TaskSpec(
+                name=name,
+                summary=f"dm_control's {what} swing-up and balance on MuJoCo "
+                "(mbd[dmc]; for mbd mpc --realtime)",
+                make=functools.partial(dmc.make, name),
+                config=MBDConfig(num_samples=128, num_steps=50, temperature=0.1),
+                horizon=dmc.HORIZONS[name],
+                engines=("auto", *ENGINES),
+                plant=functools.partial(dmc.make, name, plant=True),
+                loop_metrics=functools.partial(dmc.closed_loop_metrics, name),
+                mpc_defaults=(("noise_level", 0.5),),
+            )
+        )
 
     register_task(
         TaskSpec(

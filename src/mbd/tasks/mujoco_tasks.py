@@ -41,11 +41,37 @@ import numpy as np
 from mbd.problem import Demo, Problem
 from mbd.tasks import robots
 
+FALL_HEIGHT: dict[str, float] = {
+    "hopper": 0.7,
+    "hopper-hop": 0.7,
+    "walker2d": 0.8,
+    "humanoidrun": 1.0,
+    "humanoidjog": 1.0,
+}
+"""Torso heights (m) below which a closed loop counts the robot as fallen (gymnasium's
+healthy-height bounds for the hopper, walker and humanoid)."""
+
 
 def _hopper_like(target_z: float) -> Callable:
     def reward(before, u, after):
         p = after.body_pos[0]
         return p[0] - 0.5 * jnp.clip(jnp.abs(p[2] - target_z), -1.0, 1.0)
+
+    return reward
+
+
+HOP_SPEED = 1.0
+"""hopper-hop: forward speed (m/s) above which going faster earns nothing more."""
+
+
+def _hop_reward(dt: float) -> Callable:
+    # Closed-loop locomotion: every step alive and upright pays, so that no forward speed
+    # pays for a fall (the paper's hopper reward, made for open-loop plans, does).
+    def reward(before, u, after):
+        p = after.body_pos[0]
+        vx = (p[0] - before.body_pos[0, 0]) / dt
+        healthy = (p[2] > FALL_HEIGHT["hopper"] + 0.1) & (jnp.abs(after.qpos[2]) < 0.2)
+        return jnp.where(healthy, 1.0 + jnp.minimum(vx, HOP_SPEED), 0.0) - 1e-3 * jnp.sum(u**2)
 
     return reward
 
@@ -133,6 +159,8 @@ TASKS: dict[str, MuJoCoTask] = {
     for t in (
         MuJoCoTask("hopper", lambda: robots._brax_asset("hopper.xml"), 20,
                    lambda dt: _hopper_like(1.0), noise=5e-3),
+        MuJoCoTask("hopper-hop", lambda: robots._brax_asset("hopper.xml"), 20, _hop_reward,
+                   noise=5e-3),
         MuJoCoTask("walker2d", lambda: robots._brax_asset("walker2d.xml"), 20,
                    lambda dt: _hopper_like(1.1), noise=5e-3),
         MuJoCoTask("halfcheetah", _cheetah_xml, 5, _halfcheetah_reward, noise=0.1,
@@ -219,4 +247,29 @@ def make(
     )
 
 
-__all__ = ["TASKS", "MuJoCoTask", "make"]
+def loop_metrics(name: str, problem: Problem, states) -> dict:
+    """What a closed loop of a robot task did, from its states (engine states of a MuJoCo
+    engine, one per control step): the torso's height (min, end), whether it fell
+    (below :data:`FALL_HEIGHT`), its forward progress and mean forward velocity.
+
+    Returns:
+        A JSON-ready dict; empty for states that are not a MuJoCo engine's.
+    """
+    physics = getattr(problem.step, "physics", None)
+    if physics is None or not hasattr(physics, "view"):
+        return {}
+    torso = np.asarray(physics.view(states).body_pos)[:, 0]
+    x0 = float(np.asarray(physics.view(problem.init_state).body_pos)[0, 0])
+    z = torso[:, 2]
+    out = {
+        "torso_height_min": float(z.min()),
+        "torso_height_end": float(z[-1]),
+        "forward_progress": float(torso[-1, 0] - x0),
+        "mean_forward_velocity": float((torso[-1, 0] - x0) / (len(z) * problem.dt)),
+    }
+    if name in FALL_HEIGHT:
+        out["fell"] = bool(z.min() < FALL_HEIGHT[name])
+    return out
+
+
+__all__ = ["FALL_HEIGHT", "TASKS", "MuJoCoTask", "loop_metrics", "make"]
