@@ -76,10 +76,10 @@ def validate_parallel(config: ParallelConfig) -> None:
     """Checks a :class:`ParallelConfig`.
 
     Raises:
-        mbd.solver.ConfigError: naming the field (``devices`` an integer >= 0, ``chunk``
+        mbd.errors.ConfigError: naming the field (``devices`` an integer >= 0, ``chunk``
             None or an integer >= 1, no more devices than exist).
     """
-    from mbd.solver import ConfigError
+    from mbd.errors import ConfigError
 
     def is_int(v: Any) -> bool:
         return isinstance(v, int | np.integer) and not isinstance(v, bool)
@@ -114,7 +114,7 @@ def make_mesh(devices: int = 0) -> jax.sharding.Mesh:
         devices: how many of ``jax.devices()`` (every host's); 0 takes them all.
 
     Raises:
-        mbd.solver.ConfigError: when more devices are asked for than exist.
+        mbd.errors.ConfigError: when more devices are asked for than exist.
     """
     validate_parallel(ParallelConfig(devices=devices))
     available = jax.devices()

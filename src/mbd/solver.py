@@ -57,9 +57,23 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from mbd.parallel import Parallel, estimate_bytes, resolve, spread
-from mbd.problem import Array, Instance, Objective, Problem, PyTree, Rollout, rollout
+from mbd.errors import ConfigError as ConfigError
+from mbd.evaluate import Evaluation as Evaluation
+from mbd.evaluate import Evaluator as Evaluator
+from mbd.evaluate import _state_size
+from mbd.evaluate import make_evaluator as make_evaluator
+from mbd.noise import apply_shape as apply_shape
+from mbd.noise import initial_shape as initial_shape
+from mbd.noise import shape_rates as shape_rates
+from mbd.noise import shape_update as shape_update
+from mbd.noise import size_update as size_update
+from mbd.parallel import Parallel, estimate_bytes, resolve
+from mbd.problem import Array, Instance, Objective, Problem, PyTree
 from mbd.schedule import SCHEDULES, ScheduleName, make_schedule
+from mbd.weights import ESS_BISECTIONS as ESS_BISECTIONS
+from mbd.weights import Weights as Weights
+from mbd.weights import compute_weights as compute_weights
+from mbd.weights import ess_temperature as ess_temperature
 
 Reading = Literal["reference", "paper"]
 READINGS: tuple[str, ...] = ("reference", "paper")
@@ -76,19 +90,6 @@ OUTPUTS: tuple[str, ...] = ("mean", "mode")
 FULL_SHAPE_MAX_DIM = 2048
 """Largest decision dimension for ``noise_shape="full"`` (a D x D matrix and its
 Cholesky factor each update)."""
-
-
-class ConfigError(ValueError):
-    """A hyper-parameter out of its valid range.
-
-    Attributes:
-        field: name of the offending :class:`MBDConfig` field (or other option).
-    """
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 _VALIDATE = contextvars.ContextVar("mbd_validate_config", default=True)
@@ -125,17 +126,17 @@ class MBDConfig:
         keep_iterates: also return the estimate after every diffusion step (for plots).
         noise_shape: the shape of the sampling noise: ``isotropic`` (the paper's), or a
             covariance S learned from the weighted samples, ``diagonal`` or ``full``
-            (mbd.solver.shape_update); the schedule or the adaptive size sets its size.
+            (mbd.noise.shape_update); the schedule or the adaptive size sets its size.
         shape_rate: the rank-mu rate at which S follows the weighted samples, in (0, 1];
             None: CMA-ES's, from the weights' effective sample size
-            (mbd.solver.shape_rates).
+            (mbd.noise.shape_rates).
         noise_size: the size of the sampling noise: ``schedule`` (the paper's,
             sqrt(1 - alpha_bar_i)) or ``adaptive``: a size that follows the search by
-            the length of the estimate's path (mbd.solver.size_update), never above
+            the length of the estimate's path (mbd.noise.size_update), never above
             the schedule's.
         ess_target: None (the paper's fixed ``temperature``) or a fraction in (0, 1]:
             each step then takes the temperature at which the weights' effective sample
-            size is that fraction of the weighed samples (mbd.solver.ess_temperature),
+            size is that fraction of the weighed samples (mbd.weights.ess_temperature),
             so the weights neither collapse onto one sample nor spread evenly, whatever
             the spread of this step's rewards.
         output: the plan a solve returns: ``mean`` (the paper's: the last update's
@@ -239,307 +240,6 @@ def validate_config(config: MBDConfig) -> None:
 
 
 # --------------------------------------------------------------------------------------
-# Weights (Eqs. 10d and 13)
-# --------------------------------------------------------------------------------------
-
-
-class Weights(NamedTuple):
-    """Normalized sample weights and what went into them.
-
-    Attributes:
-        weights: w_k / sum w, shape (B,); all zero when no sample has a finite reward.
-        log_weights: log w_k (unnormalized, -inf for weight 0), shape (B,).
-        feasible: samples with finite reward that satisfy every constraint, bool (B,).
-        valid: samples with a finite reward, bool (B,).
-        fallback: scalar bool, True when no sample was feasible and the weights rank the
-            valid samples by constraint violation instead.
-        temperature: scalar lambda of Eq. 2 the weights used: the config's, or the one
-            its ``ess_target`` chose.
-    """
-
-    weights: Array
-    log_weights: Array
-    feasible: Array
-    valid: Array
-    fallback: Array
-    temperature: Array
-
-
-def _masked_moments(x: Array, mask: Array, relative: bool = False) -> tuple[Array, Array]:
-    """Mean and std of x over mask. A flat batch, std < 1e-4, gets std 1, as in the
-    authors' code; with ``relative``, only a std at float32 rounding of the mean
-    (< 1e-6 |mean|) counts as flat, so rewards that differ by less than 1e-4 near an
-    optimum still rank (the adaptive noise size reaches that far)."""
-    n = jnp.maximum(jnp.sum(mask), 1)
-    xm = jnp.where(mask, x, 0.0)
-    mean = jnp.sum(xm) / n
-    var = jnp.sum(jnp.where(mask, (x - mean) ** 2, 0.0)) / n
-    std = jnp.sqrt(var)
-    flat = 1e-6 * jnp.abs(mean) + 1e-30 if relative else 1e-4
-    return mean, jnp.where(std <= flat, 1.0, std)
-
-
-ESS_BISECTIONS = 40
-"""Bisection steps on log lambda in :func:`ess_temperature` (a bracket of 1e12 shrinks
-to a factor of 1 + 3e-11)."""
-
-
-def ess_temperature(score: Array, pool: Array, fraction: float | Array) -> Array:
-    """The temperature at which the weights reach a given effective sample size.
-
-    With w_k = exp(s_k / lambda) over the pooled samples, the effective sample size
-    m(lambda) = (sum w)^2 / sum w^2 rises monotonically from the number of samples tied
-    at the best score (lambda -> 0) to the pool's size n (lambda -> inf). The lambda
-    with m(lambda) = max(1, fraction * n) is found by bisection on log lambda inside
-    [1e-6 s, 1e6 s], s the pooled scores' std (1 if flat); a target beyond the bracket
-    returns its end.
-
-    Args:
-        score: scores s_k (normalized rewards, Eq. 2), shape (B,); ignored outside pool.
-        pool: the samples weighed, bool (B,).
-        fraction: target m / n, in (0, 1].
-
-    Returns:
-        lambda > 0, scalar float32.
-    """
-    n = jnp.sum(pool).astype(jnp.float32)
-    target = jnp.maximum(fraction * n, 1.0)
-    top = jnp.max(jnp.where(pool, score, -jnp.inf))
-    gap = jnp.where(pool, score - jnp.where(jnp.isfinite(top), top, 0.0), -jnp.inf)
-    _, spread = _masked_moments(jnp.where(pool, score, 0.0), pool)
-
-    def ess(log_lam):
-        w = jnp.exp(gap / jnp.exp(log_lam))  # in (0, 1], 1 at the best: no overflow
-        return jnp.sum(w) ** 2 / jnp.maximum(jnp.sum(w**2), 1e-30)
-
-    def bisect(_, bracket):
-        lo, hi = bracket
-        mid = 0.5 * (lo + hi)
-        low_ess = ess(mid) < target
-        return jnp.where(low_ess, mid, lo), jnp.where(low_ess, hi, mid)
-
-    log_s = jnp.log(spread)
-    span = math.log(1e6)
-    lo, hi = jax.lax.fori_loop(0, ESS_BISECTIONS, bisect, (log_s - span, log_s + span))
-    return jnp.exp(0.5 * (lo + hi)).astype(jnp.float32)
-
-
-def compute_weights(
-    reward: Array,
-    violation: Array,
-    config: MBDConfig,
-    demo_loglik: Array | None = None,
-    demo_reward: float | None = None,
-) -> Weights:
-    """Sample weights of one diffusion step: Eq. 10d, or Eq. 13 with a demonstration.
-
-    Args:
-        reward: per-sample score (mean per-step reward), shape (B,); may hold NaN/inf.
-        violation: per-sample total constraint violation (>= 0; 0 is feasible), (B,).
-        config: supplies the temperature (or its ESS target), normalization and reading;
-            with ``ess_target`` the demonstration term (Eq. 13) takes the same lambda.
-        demo_loglik: per-sample demonstration log-likelihood log p_demo in [-1, 0], (B,).
-        demo_reward: r_demo, the demonstration's own reward (p_J(Y_demo)).
-
-    Returns:
-        :class:`Weights`.
-    """
-    valid = jnp.isfinite(reward) & jnp.isfinite(violation)
-    if demo_loglik is not None:
-        valid = valid & jnp.isfinite(demo_loglik)
-    feasible = valid & (violation <= 0.0)
-    fallback = ~jnp.any(feasible)
-    # p_g (Eq. 10d): only feasible samples count; with none feasible, rank the valid
-    # samples by how little they violate (a reported fallback, not in the paper).
-    pool = jnp.where(fallback, valid, feasible)
-    score = jnp.where(fallback, -violation, reward)
-    score = jnp.where(valid, score, 0.0)
-    if config.normalize == "zscore":
-        mu, sigma = _masked_moments(score, pool, relative=config.noise_size == "adaptive")
-    else:
-        mu, sigma = jnp.zeros(()), jnp.ones(())
-    if config.ess_target is None:
-        lam = config.temperature
-    else:  # the temperature that gives the weights the target effective sample size
-        lam = ess_temperature((score - mu) / sigma, pool, config.ess_target)
-    neg_inf = jnp.array(-jnp.inf, dtype=score.dtype)
-    # log p_J + log p_g (Eq. 2, 10d), with J = -reward normalized by the batch.
-    log_w = jnp.where(pool, (score - mu) / sigma / lam, neg_inf)
-    if demo_loglik is not None:
-        if demo_reward is None:
-            raise ValueError("demo_reward is needed with demo_loglik")
-        # p_g multiplies the demonstration term too (Eq. 10d, 13): a sample that breaks
-        # a constraint gets weight 0 however close it is to the demonstration, unless no
-        # sample is feasible (then ``pool`` is every valid sample, as above).
-        q = jnp.where(pool, demo_loglik, 0.0)
-        if config.reading == "paper":
-            # w_demo = p_demo(Y) p_J(Y_demo) (Eq. 11-13): p_demo peaks at 1 on the demo.
-            log_demo = (q + demo_reward - mu) / sigma / lam
-            log_w = jnp.maximum(log_w, jnp.where(pool, log_demo, neg_inf))  # Eq. 13
-        else:
-            # Authors' code: demo likelihood shifted so the batch's best matches r_demo,
-            # max with the model term, then z-scored and divided by lambda once more.
-            qmax = jnp.max(jnp.where(pool, q, -jnp.inf))
-            log_demo = (q - qmax + demo_reward - mu) / sigma / lam
-            log_w = jnp.maximum(log_w, jnp.where(pool, log_demo, neg_inf))
-            m2, s2 = _masked_moments(jnp.where(pool, log_w, 0.0), pool & jnp.isfinite(log_w))
-            log_w = jnp.where(jnp.isfinite(log_w), (log_w - m2) / s2 / lam, neg_inf)
-    any_finite = jnp.any(jnp.isfinite(log_w))
-    safe = jnp.where(any_finite, log_w, 0.0)
-    w = jax.nn.softmax(safe)
-    w = jnp.where(any_finite, w, 0.0)
-    return Weights(
-        weights=w,
-        log_weights=log_w,
-        feasible=feasible,
-        valid=valid,
-        fallback=fallback,
-        temperature=jnp.asarray(lam, jnp.float32),
-    )
-
-
-# --------------------------------------------------------------------------------------
-# Shaped noise
-# --------------------------------------------------------------------------------------
-
-
-def shape_rates(kind: str, dim: int, ess: Array) -> tuple[Array, Array, Array]:
-    """The rates of :func:`shape_update`, CMA-ES's (Hansen, "The CMA Evolution Strategy: A
-    Tutorial", 2016, Eq. 24, 30, 57) with m the weights' effective sample size:
-    the path's c_c = (4 + m / D) / (D + 4 + 2 m / D), the rank-one
-    c_1 = 2 / ((D + 1.3)^2 + m) and the rank-mu c_mu = 2 (m - 2 + 1/m) / ((D + 2)^2 + m),
-    the last two times (D + 2) / 3 for a diagonal S, as in separable CMA-ES.
-
-    Returns:
-        (c_c, c_1, c_mu), with c_1 + c_mu <= 0.9.
-    """
-    m = jnp.maximum(ess, 1.0)
-    c_c = (4.0 + m / dim) / (dim + 4.0 + 2.0 * m / dim)
-    c_1 = 2.0 / ((dim + 1.3) ** 2 + m)
-    c_mu = 2.0 * (m - 2.0 + 1.0 / m) / ((dim + 2.0) ** 2 + m)
-    if kind == "diagonal":
-        c_1, c_mu = c_1 * (dim + 2.0) / 3.0, c_mu * (dim + 2.0) / 3.0
-    c_1 = jnp.minimum(c_1, 0.45)
-    c_mu = jnp.clip(c_mu, 0.0, 0.9 - c_1)
-    return c_c, c_1, c_mu
-
-
-def shape_update(
-    kind: str,
-    shape: Array,
-    noise: Array,
-    weights: Array,
-    path: Array,
-    c_1: Array,
-    c_mu: Array,
-) -> Array:
-    """One update of the learned noise shape S from a step's weighted samples.
-
-    MBD's forward process adds noise epsilon ~ N(0, I) (Eq. 3). With epsilon ~ N(0, S)
-    instead, for a fixed S, every step of the derivation holds with I replaced by S: the
-    samples of step i come from N(Ybar_i, sigma_i^2 S) (reference reading) and the Monte
-    Carlo score estimate keeps its form, the weighted mean (Eq. 9b, 10c). The same
-    weights also tell which of the noise draws n_k = (Y_k - Ybar_i) / sigma_i the reward
-    favoured; their weighted second moment C = sum_k w_k n_k n_k^T (the rank-mu term of
-    CMA-ES) and the path p of the estimate's steps (the rank-one term) show the
-    directions worth searching. S follows them, normalized to a mean eigenvalue of 1 so
-    that the schedule (or the adaptive size) keeps setting the noise's overall size:
-
-        S <- (1 - c_1 - c_mu) S + c_1 p p^T + c_mu C,    S <- S / (tr(S) / D).
-
-    Args:
-        kind: ``diagonal`` (``shape`` is diag(S), (D,)) or ``full`` (``shape`` is the
-            Cholesky factor L of S = L L^T, (D, D)).
-        shape: the current shape.
-        noise: the draws n_k, flattened, (B, D).
-        weights: their normalized weights w_k, (B,).
-        path: p, (D,) (see :func:`shape_rates` for its rate).
-        c_1: rank-one rate.
-        c_mu: rank-mu rate.
-
-    Returns:
-        The new shape, as ``shape`` (unchanged if it would not be finite and positive).
-    """
-    d = noise.shape[-1]
-    keep = 1.0 - c_1 - c_mu
-    if kind == "diagonal":
-        var = jnp.tensordot(weights, noise**2, axes=1)  # diag(C), (D,)
-        new = keep * shape + c_1 * path**2 + c_mu * var
-        new = new / jnp.maximum(jnp.mean(new), 1e-30)
-        ok = jnp.all(jnp.isfinite(new)) & jnp.all(new > 1e-12)
-        return jnp.where(ok, new, shape)
-    cov = (noise * weights[:, None]).T @ noise  # C, (D, D)
-    s_new = keep * shape @ shape.T + c_1 * jnp.outer(path, path) + c_mu * cov
-    s_new = 0.5 * (s_new + s_new.T)
-    s_new = s_new / jnp.maximum(jnp.trace(s_new) / d, 1e-30) + 1e-10 * jnp.eye(d)
-    chol = jnp.linalg.cholesky(s_new)
-    return jnp.where(jnp.all(jnp.isfinite(chol)), chol, shape)
-
-
-def size_update(
-    size: Array, path: Array, step: Array, ess: Array, kind: str, shape: Array | None
-) -> tuple[Array, Array]:
-    """One update of the adaptive noise size by the length of the estimate's path.
-
-    The step of the estimate, Ybar_{i-1} - Ybar_i, divided by the noise size and
-    whitened by the noise shape (S^{-1/2}), is a sum of w-weighted N(0, I) draws when the
-    reward carries no information; its accumulated path then has the length of a
-    N(0, I) vector. A longer path (steps that keep going one way) means the noise is too
-    small, a shorter one (steps that cancel) that it is too large. This is CMA-ES's
-    cumulative step-size adaptation (Hansen, 2016 tutorial, Eq. 31, 37), with the MBD
-    weights' effective sample size m:
-
-        p <- (1 - c) p + sqrt(c (2 - c) m) S^{-1/2} step / sigma
-        sigma <- sigma exp(c / d (|p| / E|N(0, I)| - 1))
-
-    with c = (m + 2) / (D + m + 5) and d = 1 + 2 max(0, sqrt((m - 1) / (D + 1)) - 1) + c.
-
-    Args:
-        size: sigma, scalar.
-        path: p, (D,).
-        step: Ybar_{i-1} - Ybar_i, flattened, (D,).
-        ess: the weights' effective sample size m, scalar.
-        kind: the noise shape (``isotropic``, ``diagonal``, ``full``).
-        shape: S as :func:`shape_update` keeps it (None when isotropic).
-
-    Returns:
-        (new sigma, new p).
-    """
-    d = step.shape[-1]
-    m = jnp.maximum(ess, 1.0)
-    c = (m + 2.0) / (d + m + 5.0)
-    damp = 1.0 + 2.0 * jnp.maximum(0.0, jnp.sqrt((m - 1.0) / (d + 1.0)) - 1.0) + c
-    z = step / size
-    if kind == "diagonal":
-        z = z / jnp.sqrt(shape)
-    elif kind == "full":
-        z = jax.scipy.linalg.solve_triangular(shape, z, lower=True)
-    path = (1.0 - c) * path + jnp.sqrt(c * (2.0 - c) * m) * z
-    chi = math.sqrt(d) * (1.0 - 1.0 / (4.0 * d) + 1.0 / (21.0 * d * d))
-    size = size * jnp.exp(jnp.clip(c / damp * (jnp.linalg.norm(path) / chi - 1.0), -1.0, 1.0))
-    return size, path
-
-
-def initial_shape(kind: str, dim: int) -> Array | None:
-    """S = I for a shaped noise (its diagonal, or its Cholesky factor); None if isotropic."""
-    if kind == "diagonal":
-        return jnp.ones((dim,), jnp.float32)
-    if kind == "full":
-        return jnp.eye(dim, dtype=jnp.float32)
-    return None
-
-
-def apply_shape(kind: str, shape: Array | None, eps: Array) -> Array:
-    """epsilon ~ N(0, I) of shape (B, *s) -> N(0, S) noise of the same shape."""
-    if shape is None:
-        return eps
-    b = eps.shape[0]
-    flat = eps.reshape(b, -1)
-    out = flat * jnp.sqrt(shape) if kind == "diagonal" else flat @ shape.T
-    return out.reshape(eps.shape)
-
-
-# --------------------------------------------------------------------------------------
 # State, history, result
 # --------------------------------------------------------------------------------------
 
@@ -623,44 +323,6 @@ class MBDResult:
     rewards: Array | None
     history: StepInfo
     iterates: Array | None
-
-
-class Evaluation(NamedTuple):
-    """Per-sample evaluation of a batch (B samples).
-
-    Attributes:
-        reward: (B,) scores; violation: (B,) constraint violation; demo_loglik: (B,) or None.
-    """
-
-    reward: Array
-    violation: Array
-    demo_loglik: Array | None
-
-
-class Evaluator(NamedTuple):
-    """How a solver scores normalized samples of one problem (see :func:`make_evaluator`).
-
-    Attributes:
-        evaluate: ``evaluate(z, inst=None) -> Evaluation`` for a batch z of shape
-            (B, *shape) on an :class:`~mbd.problem.Instance` (None: the problem's own).
-        replay: ``replay(z, inst=None) -> (solution, reward, violation, states,
-            rewards)`` for one normalized z: real-unit solution, scalar score, scalar
-            violation, rollout states (or None) and per-step rewards (T,) (or None).
-        bounded: whether samples live in the box [-1, 1] (and are clipped to it).
-        shape: shape of the decision variable.
-        make_instance: ``make_instance(x0=None, params=None, ...) -> Instance``, checked
-            against the problem (see :meth:`mbd.problem.Problem.make_instance`).
-        floor_bytes: a lower bound of the memory a solve with this evaluator needs on
-            one device (:func:`mbd.parallel.estimate_bytes`), checked before compiling;
-            None when the batch size was not given.
-    """
-
-    evaluate: Callable[..., Evaluation]
-    replay: Callable[..., tuple[Array, Array, Array, PyTree, Array | None]]
-    bounded: bool
-    shape: tuple[int, ...]
-    make_instance: Callable[..., Instance]
-    floor_bytes: int | None = None
 
 
 class Solver(NamedTuple):
@@ -885,120 +547,6 @@ class CompiledSolve:
     ) -> MBDResult:
         """Runs the compiled solve on one instance (see :meth:`ParametricSolve.__call__`)."""
         return self._compiled(key, guess, self._resolve(x0, params, instance))
-
-
-# --------------------------------------------------------------------------------------
-# Problem adapters: a batch of normalized samples -> rewards, violations, demo terms
-# --------------------------------------------------------------------------------------
-
-
-def _problem_functions(problem: Problem):
-    demo = problem.demo
-    own = problem.instance()
-
-    def one(z, inst):
-        u = problem.controls(z)
-        ro: Rollout = rollout(problem, u, inst.x0, inst.params)
-        reward = jnp.mean(ro.rewards)
-        q = None
-        if demo is not None:
-            obs = u if demo.observe is None else demo.observe(ro.states, u)
-            q = demo.log_likelihood(jnp.asarray(obs), inst.demo_reference)
-        return reward, ro.violation, q, ro
-
-    # Jitted so that the vmapped rollout of the samples and the replay reuse one trace of
-    # ``one`` (jit caches it at one sample's shapes): about a tenth less lowering time for
-    # Brax's hopper, which a start from the persistent cache still pays.
-    one_jit = jax.jit(one)
-
-    def evaluate(zs, inst=None):
-        inst = own if inst is None else inst
-        reward, viol, q, _ = jax.vmap(one_jit, in_axes=(0, None))(zs, inst)
-        return Evaluation(reward=reward, violation=viol, demo_loglik=q)
-
-    def replay(z, inst=None):
-        reward, viol, _, ro = one_jit(z, own if inst is None else inst)
-        return problem.controls(z), reward, viol, ro.states, ro.rewards
-
-    return evaluate, replay, True
-
-
-def make_evaluator(
-    problem: Problem | Objective,
-    parallel: Parallel = None,
-    num_samples: int | None = None,
-) -> Evaluator:
-    """Builds the batch evaluation of a problem, shared by MBD and the baselines.
-
-    For a :class:`~mbd.problem.Problem`, each sample z (T, nu) in [-1, 1] is mapped to
-    real controls and rolled out (``lax.scan`` over time, ``vmap`` over samples; Alg. 2
-    line 4); its score is the mean per-step reward. For an
-    :class:`~mbd.problem.Objective`, the score is ``fn(decode(z))``.
-
-    Args:
-        problem: a Problem or an Objective.
-        parallel: how the samples are spread: a :class:`mbd.parallel.ParallelConfig`
-            (devices, chunk), a ``jax.sharding.Mesh``, or None (one device, all at once).
-        num_samples: B, the batch a solve evaluates per step; sets ``floor_bytes``.
-
-    Returns:
-        :class:`Evaluator`.
-    """
-    if isinstance(problem, Problem):
-        evaluate, replay, bounded = _problem_functions(problem)
-    elif isinstance(problem, Objective):
-        evaluate, replay, bounded = _objective_functions(problem)
-    else:
-        raise TypeError(f"problem must be a Problem or an Objective (got {type(problem).__name__})")
-    shape = tuple(problem.shape)
-    floor = None
-    if num_samples is not None:
-        floor = estimate_bytes(num_samples, shape, *_state_size(problem), parallel)
-    return Evaluator(
-        evaluate=spread(evaluate, parallel),
-        replay=replay,
-        bounded=bounded,
-        shape=shape,
-        make_instance=problem.make_instance,
-        floor_bytes=floor,
-    )
-
-
-def _state_size(problem: Problem | Objective) -> tuple[int, int]:
-    """(bytes of one state, rollout steps T); (0, 0) for an Objective."""
-    if not isinstance(problem, Problem):
-        return 0, 0
-    leaves = jax.tree_util.tree_leaves(problem.init_state)
-    return sum(int(np.asarray(leaf).nbytes) for leaf in leaves), problem.horizon
-
-
-def _objective_functions(obj: Objective):
-    demo = obj.demo
-    own = obj.instance()
-
-    def one(z, inst):
-        y = obj.decode(z)
-        reward = jnp.asarray(obj.fn(y)).reshape(())
-        if obj.constraint is None:
-            viol = jnp.zeros((), dtype=reward.dtype)
-        else:
-            viol = jnp.sum(jnp.maximum(jnp.asarray(obj.constraint(y)), 0.0))
-        q = None
-        if demo is not None:
-            obs = y if demo.observe is None else demo.observe(y)
-            q = demo.log_likelihood(jnp.asarray(obs), inst.demo_reference)
-        return reward, viol, q
-
-    def evaluate(zs, inst=None):
-        inst = own if inst is None else inst
-        reward, viol, q = jax.vmap(one, in_axes=(0, None))(zs, inst)
-        return Evaluation(reward=reward, violation=viol, demo_loglik=q)
-
-    def replay(z, inst=None):
-        reward, viol, _ = one(z, own if inst is None else inst)
-        return obj.decode(z), reward, viol, None, None
-
-    return evaluate, replay, obj.bounded
 
 
 # --------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 Every method is a factory ``make(problem, config, progress=None, parallel=None) ->
 Solver`` of pure functions (``init``, ``step``, jitted ``solve`` returning
 :class:`~mbd.solver.MBDResult` with a :class:`~mbd.solver.StepInfo` history), scoring
-samples with :func:`~mbd.solver.make_evaluator` (on the devices and in the chunks
+samples with :func:`~mbd.evaluate.make_evaluator` (on the devices and in the chunks
 ``parallel`` names, :mod:`mbd.parallel`). Methods compared in Pan et al. (2024), Tables 2-3:
 
 - ``mbd``: Model-Based Diffusion itself (:func:`mbd.make_solver`);

@@ -2,7 +2,7 @@
 
 Every baseline searches the same normalized space as MBD (controls z in [-1, 1]^{T x nu}
 for a :class:`~mbd.problem.Problem`), scores samples with the same
-:func:`~mbd.solver.make_evaluator`, and returns the same :class:`~mbd.solver.MBDResult`.
+:func:`~mbd.evaluate.make_evaluator`, and returns the same :class:`~mbd.solver.MBDResult`.
 Rewards are maximized. Constraints (Eq. 1d) are handled as MBD's p_g (Eq. 10d) does:
 feasible samples rank above every infeasible one; when no sample is feasible, samples
 are ranked by their total violation (the step is reported as a fallback).
@@ -205,7 +205,7 @@ def evaluate_samples(
         inst: the problem instance (None: the problem's own).
 
     Returns:
-        (the samples the rollout applied, their :class:`~mbd.solver.Evaluation`).
+        (the samples the rollout applied, their :class:`~mbd.evaluate.Evaluation`).
     """
     if evaluator.bounded:
         samples = jnp.clip(samples, -1.0, 1.0)

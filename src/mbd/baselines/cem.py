@@ -30,9 +30,10 @@ from mbd.baselines._common import (
     step_info,
     update_best,
 )
+from mbd.evaluate import make_evaluator
 from mbd.parallel import Parallel
 from mbd.problem import Instance, Objective, Problem
-from mbd.solver import Solver, StepInfo, make_evaluator
+from mbd.solver import Solver, StepInfo
 
 
 @dataclasses.dataclass(frozen=True)

@@ -34,9 +34,11 @@ from mbd.baselines._common import (
     step_info,
     update_best,
 )
+from mbd.evaluate import make_evaluator
 from mbd.parallel import Parallel
 from mbd.problem import Instance, Objective, Problem
-from mbd.solver import MBDConfig, Solver, StepInfo, compute_weights, make_evaluator
+from mbd.solver import MBDConfig, Solver, StepInfo
+from mbd.weights import compute_weights
 
 NoiseSchedule = Literal["fixed", "linear", "exponential"]
 NOISE_SCHEDULES: tuple[str, ...] = ("fixed", "linear", "exponential")

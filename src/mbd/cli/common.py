@@ -144,8 +144,8 @@ def check_parallel(parallel: Any) -> None:
     Raises:
         CLIError: naming the option (a bad value, more devices than exist).
     """
+    from mbd.errors import ConfigError
     from mbd.parallel import validate_parallel
-    from mbd.solver import ConfigError
 
     try:
         validate_parallel(parallel)
