@@ -3,7 +3,9 @@
     python benchmarks/bench_realtime.py --out runs/bench_realtime        # everything
     python benchmarks/bench_realtime.py --tasks dmc-cartpole --methods mbd ps --seeds 0 1
 
-Per task and method, the planner is sized to the task's replanning rate on this machine
+Every method plans as ``mbd mpc TASK`` does (the task's horizon, spline knots and, for the
+MBD methods, noise level), on the task's planning model. Per task and method, the
+planner is sized to the task's replanning rate on this machine
 (:func:`mbd.mpc.fit_to_rate`: the largest samples x updates whose replan takes at most
 0.7 of the period), so every method gets the same wall-clock budget; then, per seed, the
 plant (:class:`mbd.mpc.SimPlant` of the task's plant model) runs ``--duration`` seconds
@@ -31,8 +33,6 @@ METHODS = ("mbd", "dial", "mppi", "ps", "cem")
 TASKS = ("dmc-cartpole", "dmc-acrobot", "hopper-hop")
 RATE = {"dmc-cartpole": 20.0, "dmc-acrobot": 10.0, "hopper-hop": 10.0}
 """Replans per second asked of every method (the deadline is 1 / rate)."""
-KNOTS = {"hopper-hop": 5}
-"""Cubic spline knots per actuator where the task plans on splines."""
 
 
 def problems(name: str, seed: int):
@@ -41,8 +41,9 @@ def problems(name: str, seed: int):
 
     task = get_task(name)
     p = task.make(horizon=task.horizon, seed=seed)
-    if name in KNOTS:
-        p = dataclasses.replace(p, knots=KNOTS[name], spline="cubic")
+    opts = dict(task.mpc_defaults)  # the task's spline knots, as `mbd mpc TASK` plans
+    if opts.get("knots") is not None:
+        p = dataclasses.replace(p, knots=opts["knots"], spline=opts.get("spline", "linear"))
     plant = p if task.plant is None else task.plant(horizon=task.horizon, seed=seed)
     return p, plant
 
