@@ -380,3 +380,20 @@ def test_hopper_hop_pays_nothing_for_a_fall_and_metrics_see_it():
     assert m["fell"] and m["torso_height_min"] == pytest.approx(0.5)
     assert m["torso_height_end"] == pytest.approx(0.5)
     assert m["forward_progress"] == pytest.approx(vx * 0.04, abs=1e-5)
+
+
+def test_run_realtime_and_a_problem_without_dt(pendulum):
+    from mbd.mpc import run_realtime
+
+    _, ctrl = pendulum
+    res = run_realtime(ctrl, 1.0, jax.random.key(0), clock=FakeClock(0.02))
+    assert len(res.times) == 20 and res.summary()["realtime_factor"] == pytest.approx(1.0)
+    no_dt = mbd.make_problem(jnp.zeros(1), lambda x, u: x + u, lambda x, u: -jnp.sum(x**2), 5, 1)
+    assert no_dt.dt is None
+    with pytest.raises(ValueError, match=r"has no dt \(seconds per control step\)"):
+        SimPlant(no_dt)
+    for bad in (-1.0, 0.0, float("inf"), "0.1", True):
+        with pytest.raises(ValueError, match="dt must be"):
+            mbd.make_problem(
+                jnp.zeros(1), lambda x, u: x + u, lambda x, u: -jnp.sum(x**2), 5, 1, dt=bad
+            )
