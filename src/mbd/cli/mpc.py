@@ -316,9 +316,11 @@ def _run_realtime(name, task, problem, opts, config, mpc, plant_params, console,
     from mbd.cli.common import versions
     from mbd.cli.plan import _save_states
     from mbd.mpc import PlantError, RealtimeLoop, SimPlant, fit_to_rate, make_controller
-    from mbd.plotting import fmt, plot_realtime
+    from mbd.plotting import plot_realtime
 
     prog = "mbd mpc"
+    if not is_main_process():
+        return fail(prog, CLIError("--realtime", "runs in one process (not under jax.distributed)"))
     if problem.dt is None:
         return fail(prog, CLIError("--realtime", f"task {name!r} has no control period (dt)"))
 
@@ -404,13 +406,18 @@ def _run_realtime(name, task, problem, opts, config, mpc, plant_params, console,
                 states=res.states, rewards=res.rewards, reward=s["closed_loop_return"]
             )
             save_html(problem, replay, tmp / "render.html", title=title)
+
+    def num(v, spec: str, unit: str = "") -> str:  # n/a: a run too short to measure
+        return "n/a" if v is None else f"{v:{spec}}{unit}"
+
     lat = s["latency_ms"]
     line = (
-        f"{name} ({opts.method}, real time): return {fmt(s['closed_loop_return'], 4)} per step "
-        f"over {s['sim_seconds']:.2f} s; real-time factor {s['realtime_factor']:.3f}, "
-        f"{s['replan_hz']:.0f} replans/s, latency {lat['median']:.1f} ms median "
-        f"{lat['p95']:.1f} ms p95, {s['missed_deadlines']} of {s['replans']} past the "
-        f"{s['deadline_ms']:.0f} ms deadline -> {opts.out}"
+        f"{name} ({opts.method}, real time): return {num(s['closed_loop_return'], '.4f')} "
+        f"per step over {s['sim_seconds']:.2f} s; real-time factor "
+        f"{num(s['realtime_factor'], '.3f')}, {num(s['replan_hz'], '.0f')} replans/s, "
+        f"latency {num(lat['median'], '.1f', ' ms')} median {num(lat['p95'], '.1f', ' ms')} "
+        f"p95, {s['missed_deadlines']} of {s['replans']} past the {s['deadline_ms']:.0f} ms "
+        f"deadline -> {opts.out}"
     )
     if res.interrupted:
         line = f"interrupted after {s['sim_seconds']:.2f} s of plant time; {line}"

@@ -194,7 +194,9 @@ class SimPlant:
             self._t = t
             x = self._x
         x_next, r = self._step(x, jnp.asarray(u, jnp.float32))
-        self._next = jax.block_until_ready(x_next)
+        x_next = jax.block_until_ready(x_next)
+        with self._lock:
+            self._next = x_next
         return float(r)
 
     @property
@@ -203,9 +205,13 @@ class SimPlant:
         return self._next if self._next is not None else self._x
 
     def perturb(self, fn: Callable[[PyTree], PyTree]) -> None:
-        """Replaces the state by ``fn(state)`` between ticks (a push, a reset)."""
+        """Replaces the state by ``fn(state)`` between ticks (a push, a reset): the state
+        the next tick starts from."""
         with self._lock:
-            self._x = fn(self._x)
+            if self._next is not None:
+                self._next = fn(self._next)
+            else:
+                self._x = fn(self._x)
 
 
 @dataclasses.dataclass
@@ -216,6 +222,8 @@ class CallbackPlant:
         read_state: ``read_state() -> x`` (the planner's state type), called by the planner.
         send_command: ``send_command(u)`` with u (nu,) real units, every ``dt`` seconds.
         dt: seconds between commands.
+        clock: what its times are read from; the loop's clock (give a loop on a
+            :class:`FakeClock` the same one).
     """
 
     read_state: Callable[[], PyTree]
@@ -263,10 +271,10 @@ class Plan(NamedTuple):
     report: Any
 
     def at(self, t: float, dt: float) -> tuple[np.ndarray, bool]:
-        """The control at time t and whether t is still inside the plan (past its end the
-        last row is held)."""
+        """The control at time t and whether t is before the plan's end (past it the last
+        row is held; before its start, the first)."""
         j = math.floor((t - self.t0) / dt + 1e-6)
-        inside = 0 <= j < len(self.controls)
+        inside = j < len(self.controls)  # (j < 0: a plant clock ahead of the planner's)
         return self.controls[min(max(j, 0), len(self.controls) - 1)], inside
 
 
@@ -328,7 +336,11 @@ class RealtimeResult:
         gaps = np.diff(ready)
         rewards = self.rewards[np.isfinite(self.rewards)]
         return {
-            "realtime_factor": self.sim_seconds / self.wall_seconds if self.wall_seconds else None,
+            "realtime_factor": (
+                self.sim_seconds / self.wall_seconds
+                if self.wall_seconds and len(self.times)
+                else None
+            ),
             "sim_seconds": self.sim_seconds,
             "wall_seconds": self.wall_seconds,
             "ticks": len(self.times),
@@ -431,7 +443,7 @@ class RealtimeLoop:
         with self._lock:
             self._plan = plan
 
-    def _tick(self, k: int, t: float, rec: dict) -> None:
+    def _tick(self, t: float, rec: dict) -> None:
         with self._lock:
             plan = self._plan
         u, inside = plan.at(t, self.dt)
@@ -456,7 +468,7 @@ class RealtimeLoop:
                     self.clock.sleep(-lag)
                 elif lag > self.dt:
                     rec["late"] += 1
-                self._tick(k, k * self.dt, rec)
+                self._tick(k * self.dt, rec)
                 k += 1
             if not self._stop.is_set():  # the last command holds for its dt too
                 self.clock.sleep(t_wall0 + k * self.dt - self.clock.now())
@@ -514,7 +526,7 @@ class RealtimeLoop:
             and st["t0"] + st["k"] * self.dt < until - 1e-9
         ):
             self.clock.t = max(self.clock.t, st["t0"] + st["k"] * self.dt)
-            self._tick(st["k"], st["k"] * self.dt, st["rec"])
+            self._tick(st["k"] * self.dt, st["rec"])
             st["k"] += 1
 
     def _recheck(self, replans: list, budgets: list, t0: float) -> None:
@@ -552,17 +564,19 @@ class RealtimeLoop:
         """
         if not (math.isfinite(duration) and duration > 0):
             raise ValueError(f"duration must be finite and > 0 seconds (got {duration!r})")
+        self._stop.clear()  # a Ctrl-C from here on (compiles included) stops the run
+        self._interrupted = False
         x, _ = self._read()
         with self._lock:
             params = self._params
         init, replan = self._jit[self.level]
-        k_init, key = jax.random.split(key)
+        k_init, k_first, key = jax.random.split(key, 3)
         cs = jax.block_until_ready(init(k_init, x, params))
         for _, rp in self._jit:  # compile every budget's replan now
             jax.block_until_ready(rp(k_init, cs, x, jnp.int32(0), params))
         if hasattr(self.plant, "warm_up"):
             self.plant.warm_up()
-        cs, rep0 = replan(k_init, cs, x, jnp.int32(0), params)
+        cs, rep0 = replan(k_first, cs, x, jnp.int32(0), params)
         rep0 = jax.tree_util.tree_map(np.asarray, rep0)
         # The plant starts now, at time 0, from the state this plan was made from.
         self._install(Plan(0.0, np.asarray(rep0.controls, np.float32), rep0))
@@ -575,7 +589,6 @@ class RealtimeLoop:
         replans: list[Replan] = []
         b = self.budgets[self.level]
         budgets = [(0.0, b.num_samples, b.iterations, "start")]
-        self._stop.clear()
         t0 = self.clock.now()
         thread = None
         if self.clock.threaded:
@@ -617,10 +630,7 @@ class RealtimeLoop:
                 thread.join()
         if self._error is not None:
             err, self._error = self._error, None
-            if isinstance(err, KeyboardInterrupt):
-                interrupted = True
-            else:
-                raise err
+            raise err
         interrupted = interrupted or self._interrupted
         if not self.clock.threaded:  # the last command holds for its dt too
             self.clock.t = max(self.clock.t, t0 + len(rec["times"]) * self.dt)

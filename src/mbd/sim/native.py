@@ -7,8 +7,9 @@ stepper (``mujoco.batch.Batch``, a persistent thread pool over ``threads`` MjDat
 T control steps of ``n_frames`` physics steps each for every sample, recording the
 states, the sensors and the tracked bodies' world positions in C, with no Python loop
 over samples. The reward is then evaluated in JAX on the returned trajectory. A plant
-steps one control step at a time (:meth:`HostPhysics.step`, the same host call with
-T = 1). XLA compiles no physics, so a solve starts in about a second.
+steps one control step at a time (:meth:`NativePhysics.step`, the same host call with
+T = 1). XLA compiles no physics, so a solve starts in about a
+second.
 
 Both paths run exactly what ``mujoco.rollout`` ran one control step at a time: each
 control step starts from the full physics state (``mjSTATE_FULLPHYSICS``) with MuJoCo's
@@ -39,8 +40,9 @@ class HostPhysics:
     """The part of the host engines (native, Warp) that JAX sees.
 
     A subclass sets ``model`` (the ``mujoco.MjModel``), ``bodies``, ``n_frames`` and
-    ``_lock`` and implements ``host_step(hi, lo, u) -> (hi, lo, sensordata, body_pos)``
-    on NumPy arrays with any leading axes.
+    ``_lock`` and either implements ``host_step(hi, lo, u) -> (hi, lo, sensordata,
+    body_pos)`` on NumPy arrays with any leading axes (Warp), or overrides :meth:`step`
+    (native, whose whole-horizon rollout serves both).
     """
 
     engine = "host"
@@ -175,7 +177,7 @@ class NativePhysics(HostPhysics):
         self._layout(m, bodies, n_frames)
         self.threads = cpu_threads() if threads is None else int(threads)
         self._batch_cls = require("mujoco.batch").Batch
-        self._batches: dict[int, Any] = {}  # one Batch per batch size B
+        self._batches: dict[int, Any] = {}  # (Batch, its lock) per batch size B
         mj, s = self._mujoco, self._mujoco.mjtState
         # Columns of the batch's state rows (mjSTATE_INTEGRATION, components in bit
         # order) that hold the FULLPHYSICS state, and those of the warm start.
@@ -202,10 +204,14 @@ class NativePhysics(HostPhysics):
         self._ctrl_spec = int(s.mjSTATE_CTRL)
 
     def _batch(self, n: int):
-        b = self._batches.get(n)
-        if b is None:
-            b = self._batches[n] = self._batch_cls(self.model, n, nthread=self.threads)
-        return b
+        """(the Batch of n simulations, its lock): one per batch size, so that a plant's
+        one-sample step never waits for a planner's rollout of many samples."""
+        with self._lock:
+            entry = self._batches.get(n)
+            if entry is None:
+                b = self._batch_cls(self.model, n, nthread=min(self.threads, n))
+                entry = self._batches[n] = (b, threading.Lock())
+        return entry
 
     def run(self, x0: np.ndarray, ctrl: np.ndarray):
         """T control steps of a batch from float64 states, on the host.
@@ -234,8 +240,8 @@ class NativePhysics(HostPhysics):
         # copies cost more than the physics of a small model.
         records = [(None if i == full else i, full if i == full else 0, out[i]) for i in items]
         u = np.empty((n, F, m.nu))
-        with self._lock:
-            b = self._batch(n)
+        b, lock = self._batch(n)
+        with lock:
             b.reset(stage=mj.mjtStage.mjSTAGE_NONE)  # MuJoCo's defaults
             b.state[:, self._full_cols] = x0
             xpos = b.bind("xpos") if K else None

@@ -18,7 +18,7 @@ that does in closed loop). Both start hanging down and must swing up and hold:
   start (pi, 0); reward the mean of cos(shoulder) and cos(shoulder + elbow) (the heights
   of the elbow and of the tip, 1 when upright) minus ``0.005 |qvel|^2``.
 
-Seeds perturb the start angles uniformly by +-0.05 rad. ``metrics`` reads how the run
+Seeds perturb the start angles uniformly by +-0.05 rad. :func:`loop_metrics` reads how the run
 went from the states: the fraction of the last 3 s spent upright (within 0.3 rad,
 every link) and the first time from which it stayed upright.
 """
