@@ -33,27 +33,19 @@ from pathlib import Path
 TASKS = ("hopper", "ant", "humanoidrun", "cartpole")
 
 
-def _cartpole_xml() -> Path:
-    import importlib.util
-
-    spec = importlib.util.find_spec("dm_control")
-    if spec is None:
-        raise SystemExit("cartpole needs dm-control's model files: pip install dm-control")
-    return Path(spec.submodule_search_locations[0]) / "suite" / "cartpole.xml"
-
-
 def cartpole_problem(horizon: int, n_frames: int, threads: int | None):
     """dm_control's cart-pole (RK4, 0.01 s), swing-up reward, pole hanging at the start."""
     import jax.numpy as jnp
     import numpy as np
 
     from mbd.sim.engines import make_mujoco_problem
+    from mbd.tasks.dmc import model_file
 
     def reward(before, u, after):
         return jnp.cos(after.qpos[1]) - 0.01 * after.qpos[0] ** 2 - 0.001 * jnp.sum(u**2)
 
     return make_mujoco_problem(
-        _cartpole_xml(), reward, horizon=horizon, n_frames=n_frames,
+        model_file("cartpole.xml"), reward, horizon=horizon, n_frames=n_frames,
         init_qpos=np.array([0.0, np.pi]), name="cartpole", threads=threads,
     )  # fmt: skip
 

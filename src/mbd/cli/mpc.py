@@ -242,7 +242,9 @@ def run(argv: list[str]) -> int:
         return fail(prog, CLIError("TASK", f"{name}: {e}"))
 
     if opts.realtime:
-        return _run_realtime(name, task, problem, opts, config, mpc, plant_params, console, options)
+        return _run_realtime(
+            name, task, problem, opts, config, mpc, plant_params, console, options, controller
+        )
     with console.status(f"compiling {name} ({opts.method})") as status:
 
         def on_step(t, r):
@@ -308,7 +310,9 @@ def run(argv: list[str]) -> int:
     return 0
 
 
-def _run_realtime(name, task, problem, opts, config, mpc, plant_params, console, options) -> int:
+def _run_realtime(
+    name, task, problem, opts, config, mpc, plant_params, console, options, controller
+) -> int:
     """``mbd mpc TASK --realtime``: the asynchronous loop, optionally sized to --rate."""
     import jax
     import numpy as np
@@ -344,7 +348,7 @@ def _run_realtime(name, task, problem, opts, config, mpc, plant_params, console,
                 )  # fmt: skip
                 ladder = fit.ladder
             else:
-                ladder = [make(opts.num_samples, opts.iterations)]
+                ladder = [controller]
             plant_model = problem
             if task.plant is not None:  # the task's plant differs from its planning model
                 plant_model = task.plant(horizon=opts.horizon, seed=opts.seed, **options)

@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from mbd.mpc.controller import Controller
+from mbd.mpc.loops import _jitted
 
 
 class Trial(NamedTuple):
@@ -79,7 +80,7 @@ def replan_seconds(controller: Controller, rounds: int = 5, key: jax.Array | Non
         Seconds.
     """
     key = jax.random.key(0) if key is None else key
-    init, replan = jax.jit(controller.init), jax.jit(controller.replan)
+    init, replan = _jitted(controller.init), _jitted(controller.replan)  # shared with the loop
     x = controller.problem.init_state
     cs = jax.block_until_ready(init(key))
     jax.block_until_ready(replan(key, cs, x, jnp.int32(1)))

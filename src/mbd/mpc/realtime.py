@@ -37,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mbd.mpc.controller import Controller, ControllerState
+from mbd.mpc.loops import _jitted, _plant_step
 from mbd.problem import Array, Problem, PyTree
 
 
@@ -130,12 +131,6 @@ class Plant(Protocol):
         ...
 
 
-def _cast_like(x_next: PyTree, x: PyTree) -> PyTree:
-    return jax.tree_util.tree_map(
-        lambda a, b: jax.lax.convert_element_type(a, jnp.result_type(b)), x_next, x
-    )
-
-
 class SimPlant:
     """A simulation of a problem's own step as the plant (the planner's model, or another
     one: ``params`` of the plant, e.g. a heavier mass, or a ``step`` of one's own).
@@ -165,8 +160,7 @@ class SimPlant:
         if step is None:
 
             def step(x, u):
-                x_next, r = problem.call_step(x, u, p)
-                return _cast_like(x_next, x), r
+                return _plant_step(problem, x, u, p)
 
         self._step = jax.jit(step)
         self._x = problem.init_state if x0 is None else x0
@@ -413,7 +407,8 @@ class RealtimeLoop:
         self._stop = threading.Event()
         self._interrupted = False
         self._error: BaseException | None = None
-        self._jit = [(jax.jit(b.init), jax.jit(b.replan)) for b in self.budgets]
+        # the jitted functions fit_to_rate timed: its compiles serve the loop
+        self._jit = [(_jitted(b.init), _jitted(b.replan)) for b in self.budgets]
 
     # -- steering (thread-safe) --------------------------------------------------------
 

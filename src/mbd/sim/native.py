@@ -231,11 +231,9 @@ class NativePhysics(HostPhysics):
         sens = np.empty((n, T, m.nsensordata))
         body = np.empty((n, T, K, 3))
         items = (full, "sensordata") if self._rk4 or not K else (full, "sensordata", "xpos")
-        out = {
-            full: np.empty((n, F, self.nstate)),
-            "sensordata": np.empty((n, F, m.nsensordata)),
-            "xpos": np.empty((n, F, m.nbody, 3)),
-        }
+        out = {full: np.empty((n, F, self.nstate)), "sensordata": np.empty((n, F, m.nsensordata))}
+        if "xpos" in items:
+            out["xpos"] = np.empty((n, F, m.nbody, 3))
         # The batch stepper's own call with fixed buffers: Batch.rollout's checks and
         # copies cost more than the physics of a small model.
         records = [(None if i == full else i, full if i == full else 0, out[i]) for i in items]
