@@ -329,7 +329,9 @@ def test_restarts_on_a_flat_function_by_hand():
 
 def test_restarts_spend_one_budget_and_beat_one_run_on_rastrigin():
     """IPOP restarts under the same 4,000 evaluations: on the 4-d Rastrigin (seeds 0-3)
-    they end well below one long run on average; the books balance on every seed."""
+    they end below one long run on average; the books balance on every seed. How far
+    below is chance at 4 seeds: the ratio of the means was 0.15 to 0.87 as XLA's
+    optimizations were on or off and the values' rounding changed (issue 25)."""
     from mbd.bbo.compare import shaped_config
     from mbd.bbo.optimize import Restarts
 
@@ -348,7 +350,7 @@ def test_restarts_spend_one_budget_and_beat_one_run_on_rastrigin():
         assert r.best_value == min(x.best_value for x in r.runs)
         assert all(x.stopped == "stagnation" for x in r.runs[:-1])
     assert len(r.runs) >= 2  # a restart happened
-    assert np.mean(ipop) < 0.6 * np.mean(one), (one, ipop)
+    assert np.mean(ipop) < np.mean(one), (one, ipop)
 
 
 def test_cli_optimize_with_restarts(tmp_path, capsys):
@@ -359,7 +361,7 @@ def test_cli_optimize_with_restarts(tmp_path, capsys):
     s = json.loads((out / "summary.json").read_text())
     assert s["restarts"] == 4 and 2 <= len(s["runs"]) <= 5
     assert s["evaluations"] == sum(r["evaluations"] for r in s["runs"]) <= 8 * 300 + 1
-    assert f"in {len(s['runs'])} run(s)" in capsys.readouterr().err
+    assert f"in {len(s['runs'])} run(s)" in capsys.readouterr().out
     assert main([*argv, "--restarts", "-1", "--out", str(tmp_path / "x")]) == 2
     assert "--restarts: must be an integer >= 0" in capsys.readouterr().err
 
@@ -391,3 +393,86 @@ def test_curves_on_a_common_grid_and_ratios_by_hand():
     assert "| f | 2 | 5 (t 0.25) | 200 (t 0.5) |" in table
     assert "| within 10x of cma | | 1/1 | 0/1 |" in table
     assert ratio_rows(rows, reference="nope") == []
+
+
+def test_bare_optimize_prints_the_usage_and_the_functions(capsys):
+    # Like a missing `mbd plan TASK` (and bare `mbd`): exit code 2.
+    assert main(["optimize"]) == 2
+    out = capsys.readouterr().out
+    assert "usage: mbd optimize FUNCTION [--dim D] [options]" in out
+    assert all(f"  {name} " in out for name in FUNCTIONS)
+    assert main(["plan"]) == 2
+
+
+BENCH_ARGS = ["--functions", "sphere", "--dims", "2", "--budget", "64", "--popsize", "16"]
+
+
+def test_bbo_bench_resumes_an_interrupted_bench(tmp_path, monkeypatch):
+    """A bench that stops after 3 of its 4 runs keeps them in runs.jsonl; the same
+    command again runs only the missing one and reports all four."""
+    import dataclasses as dc
+
+    from mbd.bbo import compare
+
+    out = tmp_path / "b"
+    argv = ["bbo-bench", *BENCH_ARGS, "--seeds", "2", "--methods", "mbd", "random"]
+    argv += ["--out", str(out), "--quiet"]
+    calls = []
+
+    def counting(method, fail_at=None):
+        def run(problem, budget, popsize, seed):
+            calls.append((method.name, seed))
+            if len(calls) == fail_at:
+                raise RuntimeError("killed")
+            return method.run(problem, budget, popsize, seed)
+
+        return dc.replace(method, run=run)
+
+    for m in ("mbd", "random"):
+        monkeypatch.setitem(compare.METHODS, m, counting(compare.METHODS[m], fail_at=4))
+    with pytest.raises(RuntimeError, match="killed"):
+        main(argv)
+    lines = (out / "runs.jsonl").read_text().splitlines()
+    assert [json.loads(x)["key"] for x in lines] == [
+        "sphere/2/mbd/0",
+        "sphere/2/random/0",
+        "sphere/2/mbd/1",
+    ]
+    assert not (out / "results.json").exists()
+    calls.clear()
+    assert main(argv) == 0
+    assert calls == [("random", 1)]  # only the missing run
+    res = json.loads((out / "results.json").read_text())
+    assert len(res["runs"]) == 4 and res["runs_resumed"] == 3
+    assert len((out / "runs.jsonl").read_text().splitlines()) == 4
+    # Another budget in the same folder is refused, naming --out.
+    assert main([*argv, "--budget", "128"]) == 2
+
+
+def test_bbo_bench_keeps_its_runs_on_sigterm(tmp_path, capsys):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "t"
+    args = [*BENCH_ARGS, "--methods", "random", "--out", str(out), "--quiet"]
+    cmd = [sys.executable, "-m", "mbd.cli.main", "bbo-bench", *args, "--seeds", "200"]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    runs = out / "runs.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if runs.exists() and len(runs.read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGTERM)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "terminated; the finished runs are kept in" in err
+    kept = len(runs.read_text().splitlines())
+    assert 2 <= kept < 200 and not list(tmp_path.glob(".*partial*"))
+    # Resumed with fewer seeds: seeds 0 .. kept-1 are not run again.
+    assert main(["bbo-bench", *args, "--seeds", str(kept + 1)]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["runs_resumed"] == kept and len(res["runs"]) == kept + 1

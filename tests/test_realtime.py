@@ -310,14 +310,15 @@ def test_ctrl_c_on_the_command_stops_it_in_one_line_with_nothing_half_written(tm
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
     time.sleep(15)  # imports and compiles take a few seconds; the plant runs for 60
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    stdout, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
-    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
-    # in the loop: it stops, writes what ran and says so; before it (a slow machine still
-    # compiling): the command's usual one line, and nothing written
+    lines = [ln for ln in (stdout + err).strip().splitlines() if ln.strip()]
+    # in the loop: it stops, writes what ran and says so (the result line, on stdout);
+    # before it (a slow machine still compiling): the command's usual one line on stderr,
+    # and nothing written
     assert len(lines) == 1, err
     if out.exists():
-        assert lines[0].startswith("interrupted after"), err
+        assert lines[0].startswith("interrupted after") and stdout.strip() == lines[0], err
         assert {p.name for p in out.iterdir()} >= {"summary.json", "trajectory.npz"}
         assert json.loads((out / "summary.json").read_text())["interrupted"]
     else:

@@ -82,7 +82,7 @@ def shape_update(
     cov = (noise * weights[:, None]).T @ noise  # C, (D, D)
     s_new = keep * shape @ shape.T + c_1 * jnp.outer(path, path) + c_mu * cov
     s_new = 0.5 * (s_new + s_new.T)
-    s_new = s_new / jnp.maximum(jnp.trace(s_new) / d, 1e-30) + 1e-10 * jnp.eye(d)
+    s_new = s_new / jnp.maximum(jnp.trace(s_new) / d, 1e-30) + 1e-10 * jnp.eye(d, dtype=s_new.dtype)
     chol = jnp.linalg.cholesky(s_new)
     return jnp.where(jnp.all(jnp.isfinite(chol)), chol, shape)
 

@@ -38,9 +38,11 @@ program is compiled (:meth:`mbd.solver.ParametricSolve.compile`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -303,4 +305,25 @@ def initialize_distributed() -> bool:
         raise ValueError(f"need 0 <= {PROCESS_ID_ENV} < {NUM_PROCESSES_ENV} (got {pid}, {count})")
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(coordinator_address=address, num_processes=count, process_id=pid)
+    if count > 1 and jax.default_backend() == "cpu":
+        # gloo says "[Gloo] Rank i is connected to n peer ranks" on stdout when the
+        # processes first meet: meet here, with that line sent nowhere.
+        from jax.experimental import multihost_utils
+
+        with _stdout_silenced():
+            multihost_utils.sync_global_devices("mbd.parallel.initialize_distributed")
     return True
+
+
+@contextlib.contextmanager
+def _stdout_silenced():
+    """File descriptor 1 goes to /dev/null inside the block (native libraries too)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)

@@ -36,6 +36,46 @@ def _pyplot():
     return plt
 
 
+def legend_below(fig, handles=None, labels=None, ncols: int = 2):
+    """A figure legend under the axes, outside them, so that it covers no data.
+
+    The figure must use ``layout="constrained"``, which makes room for it.
+
+    Args:
+        fig: the figure (or a subfigure: the legend goes under its axes).
+        handles: the artists to name (default: those of every axes with a label).
+        labels: their names (default: the artists' labels).
+        ncols: columns of entries.
+
+    Returns:
+        The :class:`matplotlib.legend.Legend`.
+    """
+    if handles is None:
+        handles, labels = [], []
+        for ax in fig.axes:
+            for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+                if lab not in labels:
+                    handles.append(h)
+                    labels.append(lab)
+    return fig.legend(handles, labels, loc="outside lower center", ncols=ncols, fontsize=8)
+
+
+def legend_right(ax, **kwargs):
+    """An axes legend to the right of the axes, outside them, top-aligned.
+
+    Under ``layout="constrained"`` the figure makes room for it, so it covers no data.
+
+    Args:
+        ax: the axes.
+        **kwargs: passed on to :meth:`matplotlib.axes.Axes.legend` (handles, labels...).
+
+    Returns:
+        The :class:`matplotlib.legend.Legend`.
+    """
+    kwargs.setdefault("fontsize", 8)
+    return ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **kwargs)
+
+
 def _reward_axes(ax, history) -> None:
     k = np.arange(1, len(np.asarray(history.reward_mean)) + 1)
     ax.plot(k, np.asarray(history.reward_mean), label="mean over samples")
@@ -44,24 +84,27 @@ def _reward_axes(ax, history) -> None:
     ax.set_xlabel("diffusion update (noise high to low)")
     ax.set_ylabel("reward (mean per step)")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
 
 
-def plot_reward(history, path: str | Path, title: str = "") -> None:
-    """Draws the sample reward per diffusion update.
+def plot_reward(history, path: str | Path, title: str = ""):
+    """Draws the sample reward per diffusion update; the legend sits under the axes.
 
     Args:
         history: a :class:`~mbd.solver.StepInfo` of arrays of shape (K,).
         path: PNG file to write.
         title: figure title.
+
+    Returns:
+        The :class:`matplotlib.figure.Figure` written (closed in pyplot; for inspection).
     """
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(6, 4.3), layout="constrained")
     _reward_axes(ax, history)
+    legend_below(fig)
     ax.set_title(title)
-    fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+    return fig
 
 
 def car2d_extent(problem, pos: np.ndarray, margin: float = 0.15) -> tuple:
@@ -88,94 +131,127 @@ def car2d_extent(problem, pos: np.ndarray, margin: float = 0.15) -> tuple:
     return lo, hi
 
 
-def plot_car2d(problem, result, path: str | Path) -> None:
+def plot_car2d(problem, result, path: str | Path):
     """Draws the car U-maze: discs, the path coloured by time, the demo, and the reward.
+
+    Positions are in metres (the car drives at up to 3 m/s, :mod:`mbd.tasks.car2d`). Each
+    panel's legend sits under it, outside the axes.
 
     Args:
         problem: the car2d :class:`~mbd.problem.Problem`.
-        result: its :class:`~mbd.solver.MBDResult`.
+        result: its :class:`~mbd.solver.MBDResult` (states (T, 3), ``history`` of (K,)).
         path: PNG file to write.
+
+    Returns:
+        The :class:`matplotlib.figure.Figure` written (closed in pyplot; for inspection).
     """
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Circle
+
     from mbd.tasks import car2d
 
     plt = _pyplot()
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.8))
+    fig = plt.figure(figsize=(12, 5.6), layout="constrained")
+    left, right = fig.subfigures(1, 2, width_ratios=(1.15, 1.0))
+    ax, ax2 = left.subplots(), right.subplots()
     for c in car2d.CENTERS:
-        ax.add_patch(plt.Circle(tuple(c), car2d.RADIUS, color="0.55", alpha=0.8))
+        ax.add_patch(Circle(tuple(c), car2d.RADIUS, color="0.55", alpha=0.8))
+    handles = [
+        Circle((0, 0), 1, color="0.55", alpha=0.8, label=f"obstacle (disc, r = {car2d.RADIUS} m)")
+    ]
     start = np.asarray(problem.init_state)[:2]
     pos = np.concatenate([start[None], np.asarray(result.states)[:, :2]])
     if problem.demo is not None:
         ref = np.concatenate([start[None], np.asarray(problem.demo.reference)])
-        ax.plot(ref[:, 0], ref[:, 1], "--", color="tab:orange", lw=1.5, label="RRT demo")
+        handles += ax.plot(
+            ref[:, 0], ref[:, 1], "--", color="tab:orange", lw=1.5, label="RRT demonstration"
+        )
     ax.plot(pos[:, 0], pos[:, 1], color="0.3", lw=0.8, zorder=2)
     sc = ax.scatter(
         pos[:, 0], pos[:, 1], c=np.arange(len(pos)) * car2d.DT, cmap="viridis", s=14, zorder=3
     )
-    fig.colorbar(sc, ax=ax, label="time (s)")
-    ax.plot(*start, "o", color="tab:blue", ms=9, label="start", zorder=4)
-    ax.plot(*car2d.GOAL, "*", color="tab:red", ms=15, label="goal", zorder=4)
+    handles.append(
+        Line2D(
+            [], [], color="0.3", lw=0.8, marker="o", ms=4, mfc="tab:green", mec="none",
+            label=f"planned path (a dot every {car2d.DT} s)",
+        )
+    )  # fmt: skip
+    left.colorbar(sc, ax=ax, label="time (s)")
+    handles += ax.plot(*start, "o", color="tab:blue", ms=9, label="start", zorder=4)
+    handles += ax.plot(*car2d.GOAL, "*", color="tab:red", ms=15, label="goal", zorder=4)
     ax.set_aspect("equal")
     lo, hi = car2d_extent(problem, pos)
     ax.set_xlim(lo[0], hi[0])
     ax.set_ylim(lo[1], hi[1])
+    ax.set_xlabel("x (m)")
+    ax.set_ylabel("y (m)")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower left", fontsize=8)
+    legend_below(left, handles, [h.get_label() for h in handles], ncols=3)
     ax.set_title(f"car2d: reward {fmt(result.reward)}")
     _reward_axes(ax2, result.history)
+    legend_below(right)
     ax2.set_title("sample reward per diffusion update")
-    fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+    return fig
 
 
-def plot_realtime(result, path: str | Path, title: str = "") -> None:
+def plot_realtime(result, path: str | Path, title: str = ""):
     """Draws a real-time run: the plant's reward over time, and each replan's latency
-    against the deadline.
+    against the deadline; each panel's legend sits to its right, outside the axes.
 
     Args:
         result: a :class:`mbd.mpc.realtime.RealtimeResult`.
         path: PNG file to write.
         title: figure title.
+
+    Returns:
+        The :class:`matplotlib.figure.Figure` written (closed in pyplot; for inspection).
     """
     plt = _pyplot()
-    fig, (ax, bx) = plt.subplots(2, 1, figsize=(6, 5.5), sharex=True)
+    fig, (ax, bx) = plt.subplots(2, 1, figsize=(8, 5.5), sharex=True, layout="constrained")
     ax.plot(result.times, result.rewards, label="plant reward")
     ax.set_ylabel("stage reward")
     ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
+    legend_right(ax)
     ready = np.array([r.ready for r in result.replans])
     lat = np.array([1e3 * (r.ready - r.read) for r in result.replans])
-    bx.plot(ready, lat, ".", ms=3, label="replan latency (state read to plan ready)")
+    bx.plot(ready, lat, ".", ms=3, label="replan latency\n(state read to plan ready)")
     bx.axhline(1e3 * result.deadline, color="C3", lw=1, label="deadline")
     bx.set_xlabel("time since the plant started (s)")
     bx.set_ylabel("latency (ms)")
     bx.grid(alpha=0.3)
-    bx.legend(loc="best", fontsize=8)
+    legend_right(bx)
     ax.set_title(title)
-    fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+    return fig
 
 
-def plot_closed_loop(rewards, predicted, path: str | Path, title: str = "") -> None:
+def plot_closed_loop(rewards, predicted, path: str | Path, title: str = ""):
     """Draws a closed loop's stage reward per control step, and the planner's prediction.
+
+    The legend sits under the axes, outside them, so that it hides no part of the curves.
 
     Args:
         rewards: the plant's stage rewards, shape (T,).
         predicted: the planner's predicted mean per-step reward at each step, (T,).
         path: PNG file to write.
         title: figure title.
+
+    Returns:
+        The :class:`matplotlib.figure.Figure` written (closed in pyplot; for inspection).
     """
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(6, 4.3), layout="constrained")
     t = np.arange(len(np.asarray(rewards)))
     ax.plot(t, np.asarray(rewards), label="plant reward at step t")
     ax.plot(t, np.asarray(predicted), label="planned mean reward over the horizon", alpha=0.8)
     ax.set_xlabel("control step")
     ax.set_ylabel("reward")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    legend_below(fig)
     ax.set_title(title)
-    fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+    return fig

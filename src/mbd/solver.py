@@ -113,9 +113,10 @@ class MBDConfig:
     Attributes:
         num_samples: Monte Carlo samples per diffusion step (Nsample; >= 1).
         num_steps: diffusion steps N (>= 1; >= 2 for the reference reading).
-        temperature: lambda > 0 of p_J = exp(normalized reward / lambda) (Eq. 2).
+        temperature: lambda of p_J = exp(normalized reward / lambda) (Eq. 2), in
+            [1e-8, 1e8].
         schedule: beta schedule: linear (A.4.2), quadratic, or cosine.
-        beta_start: first beta, in (0, 1).
+        beta_start: first beta, in (0, 1), at most ``beta_end``.
         beta_end: last beta, in (0, 1).
         reading: ``reference`` (authors' code; default) or ``paper`` (Alg. 1/2 as printed).
         normalize: reward normalization before the temperature: ``zscore`` (batch
@@ -173,6 +174,10 @@ class MBDConfig:
         return self.num_steps if self.reading == "paper" else self.num_steps - 1
 
 
+TEMPERATURE_RANGE = (1e-8, 1e8)
+"""The temperatures lambda :func:`validate_config` accepts (the weights are float32)."""
+
+
 def validate_config(config: MBDConfig) -> None:
     """Checks every field; raises :class:`ConfigError` naming the field and the range."""
 
@@ -191,8 +196,16 @@ def validate_config(config: MBDConfig) -> None:
             f"(got {config.num_steps})",
         )
     t = config.temperature
-    if not (isinstance(t, int | float) and math.isfinite(t) and t > 0):
-        raise ConfigError("temperature", f"must be finite and > 0 (got {t})")
+    if not (isinstance(t, int | float) and not isinstance(t, bool) and math.isfinite(t)):
+        raise ConfigError("temperature", f"must be a number in [1e-08, 1e+08] (got {t})")
+    if not TEMPERATURE_RANGE[0] <= t <= TEMPERATURE_RANGE[1]:
+        # exp(r / lambda) is formed in float32: beyond this range r / lambda overflows
+        # (all weights NaN) or vanishes (uniform weights), silently either way.
+        raise ConfigError(
+            "temperature",
+            f"must be in [1e-08, 1e+08] (got {t:g}): the weights exp(r / lambda) are "
+            "float32, where a smaller lambda overflows and a larger one gives equal weights",
+        )
     if config.schedule not in SCHEDULES:
         raise ConfigError(
             "schedule", f"must be one of {', '.join(SCHEDULES)} (got {config.schedule})"
@@ -201,6 +214,12 @@ def validate_config(config: MBDConfig) -> None:
         b = getattr(config, name)
         if not (isinstance(b, int | float) and math.isfinite(b) and 0 < b < 1):
             raise ConfigError(name, f"must be finite and in (0, 1) (got {b})")
+    if config.beta_start > config.beta_end:
+        raise ConfigError(
+            "beta_start",
+            f"must be <= beta_end (got {config.beta_start:g} > {config.beta_end:g}): the "
+            "noise must shrink as the diffusion steps run; swap the two",
+        )
     if config.normalize not in NORMALIZATIONS:
         raise ConfigError(
             "normalize", f"must be one of {', '.join(NORMALIZATIONS)} (got {config.normalize})"

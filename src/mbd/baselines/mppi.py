@@ -37,7 +37,7 @@ from mbd.baselines._common import (
 from mbd.evaluate import make_evaluator
 from mbd.parallel import Parallel
 from mbd.problem import Instance, Objective, Problem
-from mbd.solver import MBDConfig, Solver, StepInfo
+from mbd.solver import TEMPERATURE_RANGE, MBDConfig, Solver, StepInfo
 from mbd.weights import compute_weights
 
 NoiseSchedule = Literal["fixed", "linear", "exponential"]
@@ -52,7 +52,7 @@ class MPPIConfig:
     Attributes:
         num_samples: samples per iteration (>= 1).
         num_iterations: iterations K (>= 1).
-        temperature: lambda > 0 of w ∝ exp(normalized reward / lambda).
+        temperature: lambda of w ∝ exp(normalized reward / lambda), in [1e-8, 1e8].
         noise_std: sampling std sigma_0 in normalized units (> 0); the std of every
             iteration with the ``fixed`` schedule.
         noise_schedule: ``fixed``, or ``linear`` / ``exponential`` decay from
@@ -79,7 +79,7 @@ def validate_mppi(config: MPPIConfig) -> None:
     """Checks every field; raises :class:`~mbd.solver.ConfigError`."""
     check_int("num_samples", config.num_samples, 1)
     check_int("num_iterations", config.num_iterations, 1)
-    check_float("temperature", config.temperature, 0.0)
+    check_float("temperature", config.temperature, *TEMPERATURE_RANGE, low_open=False)
     check_float("noise_std", config.noise_std, 0.0)
     check_choice("noise_schedule", config.noise_schedule, NOISE_SCHEDULES)
     check_float("noise_std_final", config.noise_std_final, 0.0)

@@ -2,8 +2,9 @@
 
 - test functions and user functions as minimization problems on a box
   (:mod:`mbd.bbo.functions`),
-- :func:`minimize`: MBD on such a problem, optionally with IPOP :class:`Restarts`
-  (:mod:`mbd.bbo.optimize`),
+- :func:`minimize`: MBD on such a problem (by default :func:`default_config`, the
+  best configuration measured; :data:`BBO_CONFIG` is the paper's), optionally with IPOP
+  :class:`Restarts` (:mod:`mbd.bbo.optimize`),
 - equal-budget comparisons with pycma, evosax, nevergrad and random search
   (:mod:`mbd.bbo.compare`, :mod:`mbd.bbo.bench`),
 - gradient-free training of a small MLP (:mod:`mbd.bbo.mlp`).
@@ -22,6 +23,7 @@ from mbd.bbo.optimize import (
     MinimizeResult,
     Restarts,
     RunRecord,
+    default_config,
     minimize,
     plot_convergence,
 )
@@ -34,6 +36,7 @@ __all__ = [
     "Restarts",
     "RunRecord",
     "TestFunction",
+    "default_config",
     "get_function",
     "make_test_problem",
     "make_user_problem",

@@ -1,9 +1,11 @@
 """Equal-budget comparison of MBD with other zeroth-order optimizers (paper Fig. 5).
 
-:func:`run_bench` runs every (function, dim, method, seed) and :func:`summarize` turns
-the traces into a table of median, mean and spread of the best value, and wall time
-apart; :func:`fixed_target_rows` and :func:`plot_ecdf` report the runtimes to fixed
-targets, and :func:`ratio_rows` each method's precision relative to CMA-ES's.
+:func:`run_bench` runs every (function, dim, method, seed) not yet done and
+:func:`summarize` turns the traces into a table of median, mean and spread of the best
+value, and wall time apart; :func:`fixed_target_rows` and :func:`plot_ecdf` report the
+runtimes to fixed targets, and :func:`ratio_rows` each method's precision relative to
+CMA-ES's. :func:`run_record` and :func:`load_bench_runs` keep finished runs as the lines
+of a ``runs.jsonl`` (as ``mbd bench`` does), so that an interrupted bench resumes.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,75 @@ class BenchRun:
     trace: Trace
 
 
+RUNS_FILE = "runs.jsonl"
+"""A bench folder's finished runs, one JSON line each (:func:`run_record`)."""
+
+
+def run_key(function: str, dim: int, method: str, seed: int) -> str:
+    """Identifier of one run in ``runs.jsonl``: ``function/dim/method/seed``."""
+    return f"{function}/{dim}/{method}/{seed}"
+
+
+def plan_bench(
+    functions: Sequence[str], dims: Sequence[int], methods: Sequence[str], seeds: int
+) -> list[tuple[str, int, str, int]]:
+    """Every (function, dim, method, seed) of a bench, in the order they run."""
+    return [(fn, d, m, s) for fn in functions for d in dims for s in range(seeds) for m in methods]
+
+
+def run_record(run: BenchRun) -> dict[str, Any]:
+    """One finished run as a JSON-ready ``runs.jsonl`` record (with its ``key``); an
+    infinite value is written as null (:func:`mbd.bench.json_safe`)."""
+    t = run.trace
+    return {
+        "key": run_key(run.function, run.dim, run.method, run.seed),
+        "function": run.function,
+        "dim": run.dim,
+        "method": run.method,
+        "seed": run.seed,
+        "best_value": float(t.final_value),
+        "evaluations": int(t.num_evaluations),
+        "seconds": float(t.seconds),
+        "compile_seconds": float(t.compile_seconds),
+        "curve_evaluations": np.asarray(t.evaluations).tolist(),
+        "curve_best": np.asarray(t.best, np.float64).tolist(),
+    }
+
+
+def _value(v: Any) -> float:
+    return math.inf if v is None else float(v)  # null: an infinite value (json_safe)
+
+
+def run_from_record(rec: dict[str, Any]) -> BenchRun:
+    """The :class:`BenchRun` of a :func:`run_record` (no final point: an empty array)."""
+    trace = Trace(
+        evaluations=np.asarray(rec["curve_evaluations"], np.int64),
+        best=np.asarray([_value(v) for v in rec["curve_best"]], np.float64),
+        final_value=_value(rec["best_value"]),
+        final_point=np.zeros(0, np.float32),
+        num_evaluations=int(rec["evaluations"]),
+        seconds=float(rec["seconds"]),
+        compile_seconds=float(rec["compile_seconds"]),
+    )
+    return BenchRun(rec["function"], int(rec["dim"]), rec["method"], int(rec["seed"]), trace)
+
+
+def append_bench_run(path: Path, run: BenchRun) -> None:
+    """Appends a finished run to ``runs.jsonl``; written, flushed and fsynced first."""
+    from mbd.bench import append_run
+
+    append_run(Path(path), run_record(run))
+
+
+def load_bench_runs(path: Path) -> list[BenchRun]:
+    """The finished runs of a ``runs.jsonl`` (missing: none); a torn last line (a run
+    killed while writing) is cut from the file, and a key written twice keeps its first
+    record."""
+    from mbd.bench import load_runs
+
+    return [run_from_record(r) for r in load_runs(Path(path), repair=True)]
+
+
 def run_bench(
     functions: Sequence[str],
     dims: Sequence[int],
@@ -41,11 +112,13 @@ def run_bench(
     popsize: int,
     shift: bool = True,
     on_run: Callable[[BenchRun], None] | None = None,
+    done: Collection[str] = (),
 ) -> list[BenchRun]:
-    """Runs every method on every function and dim, for seeds 0 .. seeds - 1.
+    """Runs every method on every function and dim, for seeds 0 .. seeds - 1, but those
+    already done.
 
     Seed s fixes both the shift of the optimum and the method's randomness, so every
-    method sees the same problems.
+    method sees the same problems, and a run repeated later is the same run.
 
     Args:
         functions: test function names.
@@ -55,17 +128,22 @@ def run_bench(
         budget: evaluations per run (a multiple of ``popsize``).
         popsize: points per generation, for every method.
         shift: move the optimum to a seeded random point (see ``make_test_problem``).
-        on_run: called after each run (progress display).
+        on_run: called after each run, e.g. to keep it (:func:`append_bench_run`) and
+            show progress.
+        done: keys (:func:`run_key`) of runs not to run again.
 
     Returns:
-        The runs, in the order they ran.
+        The runs this call ran, in the order they ran.
     """
     runs = []
     for fn in functions:
         for d in dims:
             for s in range(seeds):
+                todo = [m for m in methods if run_key(fn, d, m, s) not in done]
+                if not todo:
+                    continue
                 problem = make_test_problem(fn, d, shift=shift, seed=s)
-                for m in methods:
+                for m in todo:
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")  # pycma/nevergrad chatter
                         trace = METHODS[m].run(problem, budget, popsize, s)

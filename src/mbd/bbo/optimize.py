@@ -1,8 +1,26 @@
 """MBD as a black-box minimizer (paper Appendix A.2): one call, one summary.
 
 problem = make_user_problem(lambda y: jnp.sum((y - 0.3) ** 2), dim=50, low=-1, high=1)
-result = minimize(problem, seed=0)
+result = minimize(problem, seed=0)                  # the measured-best configuration
+result = minimize(problem, BBO_CONFIG, seed=0)      # the paper's MBD
 result.best_value, result.best_point, result.evaluations
+
+By default :func:`minimize` runs :func:`default_config`: MBD with the learned full noise
+shape, the adaptive noise size and lambda 0.5 (``mbd-shaped`` of :mod:`mbd.bbo.compare`),
+the configuration that came within 10x of pycma's CMA-ES on 26 of 27 measured cases
+where the paper's MBD did on 17 (docs/results.md, "Every method at equal budget",
+``bash benchmarks/bbo_adaptive.sh``). ``max_evaluations=`` sets its budget.
+
+Compile once: the whole solve is one compiled program per problem function, dimension,
+bounds, configuration and budget, cached in this process, with the seed's key as its
+argument; a second call with another seed runs that program again without compiling.
+
+Precision: every value is centred at the best value found so far, in the function's own
+dtype, before it is cast to the solver's float32 (Eq. 2's weights do not change under a
+shift of the values), so a function whose minimum is 100 is solved as precisely as the
+same function minus 100. With ``jax_enable_x64`` on, the points are passed to the
+function in float64 and a float64 function is evaluated, compared and reported in
+float64.
 
 With ``restarts=Restarts()`` the same budget (samples x updates of the config) is spent
 on a sequence of runs with growing sample counts, as IPOP-CMA-ES does (Auger and Hansen,
@@ -12,21 +30,81 @@ on a sequence of runs with growing sample counts, as IPOP-CMA-ES does (Auger and
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import math
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mbd.bbo.compare import shaped_config
 from mbd.bbo.functions import BBOProblem
-from mbd.compile import compile_and_run
-from mbd.solver import MBDConfig, MBDResult, make_solver
+from mbd.problem import Objective
+from mbd.solver import MBDConfig, MBDResult, StepInfo, make_solver
 
 BBO_CONFIG = MBDConfig(num_samples=64, num_steps=101, temperature=1.0)
-"""Defaults for black-box problems: the authors' script (64 samples, 100 diffusion steps,
-lambda 1), reference reading; 100 updates of 64 samples = 6,400 evaluations."""
+"""The paper's MBD on black-box problems: the authors' script (64 samples, 100 diffusion
+steps, lambda 1), reference reading; 100 updates of 64 samples = 6,400 evaluations.
+``minimize(problem, BBO_CONFIG)`` runs it; the default is :func:`default_config`."""
+
+
+def default_samples(dim: int) -> int:
+    """Samples per update of :func:`default_config`: d, clipped to [20, 100]; the
+    measured points were 20 at d = 10, 40 at d = 40 and 100 at d = 200."""
+    return int(min(max(dim, 20), 100))
+
+
+def default_budget(dim: int) -> int:
+    """Evaluations :func:`default_config` spends without ``max_evaluations``:
+    max(10,000, 100 d); measured: 10,000 at d = 10, 8,000 at d = 40, 20,000 at d = 200."""
+    return max(10_000, 100 * int(dim))
+
+
+def check_max_evaluations(max_evaluations: Any) -> int:
+    """``max_evaluations`` as an int; raises a one-line ValueError unless it is an
+    integer >= 1 (a bool is not)."""
+    v = max_evaluations
+    if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1:
+        raise ValueError(f"max_evaluations must be an integer >= 1 (got {v!r})")
+    return int(v)
+
+
+def default_config(dim: int, max_evaluations: int | None = None) -> MBDConfig:
+    """The best configuration this project has measured on black-box functions, sized
+    for d and a budget.
+
+    MBD with the learned noise shape (full up to
+    :data:`~mbd.bbo.compare.SHAPED_FULL_MAX_DIM` dimensions, diagonal above), the
+    adaptive noise size and lambda = 0.5: ``mbd-shaped`` of :mod:`mbd.bbo.compare`. On
+    nine rotated, ill-conditioned and multimodal functions at d = 10, 40 and 200, 5 seeds
+    each, it came within a factor of 10 of pycma's CMA-ES's median precision on 26 of
+    the 27 cases, the paper's MBD (:data:`BBO_CONFIG`) on 17 (docs/results.md, "Every
+    method at equal budget, d = 10, 40 and 200"; ``bash benchmarks/bbo_adaptive.sh``).
+    That measurement used 20 samples at d = 10, 40 at d = 40 and 100 at d = 200
+    (:func:`default_samples`) and 1,000 d, 200 d and 100 d evaluations
+    (:func:`default_budget`).
+
+    Args:
+        dim: d >= 1.
+        max_evaluations: evaluations of samples to spend (>= 1; None:
+            :func:`default_budget`); ``minimize`` adds one for the final estimate.
+
+    Returns:
+        An :class:`~mbd.MBDConfig` whose samples x updates is at most the budget: the
+        samples of :func:`default_samples`, but at most a tenth of the budget (at least
+        2, at most the budget), and as many updates as fit.
+
+    Raises:
+        ValueError: ``max_evaluations`` not an integer >= 1.
+    """
+    budget = default_budget(dim) if max_evaluations is None else max_evaluations
+    budget = check_max_evaluations(budget)
+    n = min(default_samples(dim), max(2, budget // 10), budget)
+    return shaped_config((budget // n) * n, n, int(dim))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,49 +229,80 @@ class MinimizeResult:
 
 def minimize(
     problem: BBOProblem,
-    config: MBDConfig = BBO_CONFIG,
+    config: MBDConfig | None = None,
     seed: int = 0,
-    progress=None,
+    progress: Callable[[int, StepInfo], None] | None = None,
     restarts: Restarts | None = None,
+    *,
+    max_evaluations: int | None = None,
 ) -> MinimizeResult:
     """Minimizes a :class:`BBOProblem` with MBD (Alg. 1 on reward = -value).
 
+    The default configuration is :func:`default_config`: the learned full noise shape,
+    the adaptive noise size and lambda 0.5, with d samples (clipped to [20, 100]) per
+    update and max(10,000, 100 d) evaluations, the configuration that came within 10x of
+    pycma's CMA-ES on 26 of 27 measured cases (docs/results.md, "Every method at equal
+    budget, d = 10, 40 and 200"; ``bash benchmarks/bbo_adaptive.sh``). The paper's MBD
+    is ``config=BBO_CONFIG``.
+
+    The solve compiles once per problem function, dimension, bounds, configuration and
+    budget (a cache in this process); another seed reuses the program.
+
     Args:
         problem: from :func:`~mbd.bbo.make_test_problem` or :func:`~mbd.bbo.make_user_problem`.
-        config: solver hyper-parameters (default :data:`BBO_CONFIG`).
+        config: solver hyper-parameters; None: :func:`default_config` for the problem's
+            dimension and ``max_evaluations``; :data:`BBO_CONFIG`: the paper's MBD.
         seed: random seed.
-        progress: optional per-update callback, see :func:`mbd.make_solver` (not with
-            restarts).
+        progress: optional ``progress(k, info)`` after each update k (0-based), with the
+            values of ``info`` as rewards (minus the function's values); not with
+            restarts.
         restarts: None for one run of ``config``; a :class:`Restarts` to spend the same
             budget on runs with growing sample counts (IPOP).
+        max_evaluations: evaluations of samples to spend (an integer >= 1; one more
+            evaluates the final estimate of each run). With ``config`` None it sizes
+            :func:`default_config`; with a ``config`` it sets its number of updates to
+            ``max_evaluations // num_samples``. None: the config's own budget.
 
     Returns:
         :class:`MinimizeResult`.
 
     Raises:
-        ValueError: the function returned NaN or inf for every sample of every update;
-            a progress callback together with restarts.
+        ValueError: a bad ``max_evaluations`` or one below the config's samples; the
+            function returned NaN or inf for every sample of every update; a progress
+            callback together with restarts.
     """
+    if max_evaluations is not None:
+        max_evaluations = check_max_evaluations(max_evaluations)
+    if config is None:
+        config = default_config(problem.dim, max_evaluations)
+    elif max_evaluations is not None:
+        updates = max_evaluations // config.num_samples
+        if updates < 1:
+            raise ValueError(
+                f"max_evaluations must be at least the config's num_samples "
+                f"({config.num_samples}) (got {max_evaluations})"
+            )
+        extra = 1 if config.reading == "reference" else 0  # num_steps = updates + extra
+        config = dataclasses.replace(config, num_steps=updates + extra)
     if restarts is not None:
         if progress is not None:
             raise ValueError("minimize: progress callbacks are not supported with restarts")
         return _minimize_restarts(problem, config, seed, restarts)
-    solver = make_solver(problem.objective(), config, progress=progress)
-    res, compile_s, seconds = compile_and_run(solver.solve, jax.random.key(seed))
+    program = _program(problem, config, None, progress is not None)
+    (res, used, _), compile_s, seconds = program.run(jax.random.key(seed), progress)
     h = res.history
     _check_valid(problem, [h])
     best, final = run_values(res)
-    mean = -np.asarray(h.reward_mean, np.float64)
     n = config.num_samples
-    k = len(best)
+    k = int(used)
     return MinimizeResult(
         best_value=min(final, float(best[-1])),
         best_point=np.asarray(res.solution),
-        final_value=float(-res.reward),
+        final_value=final,
         evaluations=k * n + 1,
         curve_evaluations=n * np.arange(1, k + 1),
         curve_best=best,
-        curve_mean=mean,
+        curve_mean=-np.asarray(h.reward_mean, np.float64),
         seconds=seconds,
         compile_seconds=compile_s,
         result=res,
@@ -218,65 +327,209 @@ def run_values(result: MBDResult) -> tuple[np.ndarray, float]:
     return best, final if np.isfinite(final) else np.inf
 
 
-def _stoppable_solve(solver, num_updates: int, window: int, rs: Restarts):
-    """``run(key) -> (MBDResult, updates taken, stop code)``: a solve whose updates turn
-    into no-ops (no evaluations) once the run stagnates (see :class:`Restarts`).
+# --------------------------------------------------------------------------------------
+# The compiled solve, cached
+# --------------------------------------------------------------------------------------
+
+
+class _Stop(NamedTuple):
+    """When a run of the restarts ends (see :class:`Restarts`); hashable for the cache."""
+
+    window: int
+    tol_abs: float
+    tol_rel: float
+    tol_x: float
+
+
+class _Program:
+    """One compiled solve: ``run(key)``, the key its only argument (compiled on the first
+    call). It holds the problem's function, so that the function's id, part of the cache
+    key, stays unique while the program is cached."""
+
+    def __init__(self, fn: Callable, make_run: Callable, with_progress: bool):
+        self.fn = fn
+        self._progress: list[Callable | None] = [None]  # read by the host callback
+        self._jit = jax.jit(make_run(self._progress if with_progress else None))
+        self._compiled = None
+
+    def run(self, key, progress=None) -> tuple[Any, float, float]:
+        """(outputs, compile seconds of this call (0 when compiled before), run seconds)."""
+        compile_s = 0.0
+        if self._compiled is None:
+            t = time.perf_counter()
+            self._compiled = self._jit.lower(key).compile()
+            compile_s = time.perf_counter() - t
+        self._progress[0] = progress
+        try:
+            t = time.perf_counter()
+            out = jax.block_until_ready(self._compiled(key))
+            return out, compile_s, time.perf_counter() - t
+        finally:
+            self._progress[0] = None
+
+
+CACHE_SIZE = 32
+"""Compiled solves :func:`minimize` keeps (least recently used dropped first)."""
+
+_CACHE: collections.OrderedDict[tuple, _Program] = collections.OrderedDict()
+
+
+def clear_cache() -> None:
+    """Drops every compiled solve :func:`minimize` keeps (and the functions they hold)."""
+    _CACHE.clear()
+
+
+def _program(
+    problem: BBOProblem, config: MBDConfig, stop: _Stop | None, with_progress: bool
+) -> _Program:
+    """The cached compiled solve of this problem structure, config and stop rule."""
+    key = (
+        id(problem.minimize),
+        problem.dim,
+        np.asarray(problem.low, np.float32).tobytes(),
+        np.asarray(problem.high, np.float32).tobytes(),
+        config,
+        stop,
+        with_progress,
+        bool(jax.config.jax_enable_x64),
+        jax.default_backend(),
+    )
+    prog = _CACHE.get(key)
+    if prog is not None and prog.fn is problem.minimize:
+        _CACHE.move_to_end(key)
+        return prog
+    prog = _Program(
+        problem.minimize,
+        lambda slot: _make_run(problem, config, stop, slot),
+        with_progress,
+    )
+    _CACHE[key] = prog
+    while len(_CACHE) > CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return prog
+
+
+def _make_run(problem: BBOProblem, config: MBDConfig, stop: _Stop | None, progress_slot):
+    """``solve(key) -> (MBDResult, updates taken, stop code)``: the whole solve in one scan.
+
+    Each update's values are centred at the best value found so far, in the function's
+    own dtype, before the cast to the solver's float32: the weights (Eq. 2, 10d) are
+    unchanged by a shift of the rewards, but the centred ones keep their digits however
+    large the values' offset. The history holds the uncentred values (as rewards). With
+    a ``stop``, the updates after a run stagnates are no-ops (no evaluations).
 
     Stop codes: 0 none (budget), 1 stagnation, 2 noise size below ``tol_x``.
     """
+    f = problem.minimize
+    point_dtype = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
+    dim = problem.dim
 
-    def run(key):
+    def value(y):  # f(y) in its own dtype, y: real point (d,)
+        return jnp.asarray(f(y.astype(point_dtype))).reshape(())
+
+    y_spec = jax.ShapeDtypeStruct((dim,), jnp.float32)
+    value_dtype = jnp.result_type(jax.eval_shape(value, y_spec).dtype, jnp.float32)
+
+    def objective(center) -> Objective:
+        def reward(y):  # -(f(y) - c), cast to float32 only after centring
+            # The z-scored weights of Eq. 2 / 10d do not change when every reward of a
+            # batch moves by the same c; only the digits float32 keeps do.
+            return -(value(y).astype(value_dtype) - center).astype(jnp.float32)
+
+        return Objective(
+            fn=reward, shape=(dim,), low=problem.low, high=problem.high, name=problem.name
+        )
+
+    num_updates = config.num_updates
+    plain = objective(jnp.zeros((), value_dtype))
+    base = make_solver(plain, config)
+
+    def report(i, info):  # host side: the user's progress callback, if one is set
+        if progress_slot[0] is not None:
+            progress_slot[0](int(i), info)
+
+    def _bbo_solve(key):
         k_init, k_steps = jax.random.split(key)
-        state = solver.init(k_init)
+        state = base.init(k_init)
         keys = jax.random.split(k_steps, num_updates)
-        info_shape = jax.eval_shape(solver.step, keys[0], state)[1]
-        blank = jax.tree_util.tree_map(lambda a: jnp.full(a.shape, jnp.nan, a.dtype), info_shape)
-        blank = blank._replace(fallback=jnp.zeros((), info_shape.fallback.dtype))
+
+        def update(k, st, center):
+            new, info = make_solver(objective(center), config).step(k, st)
+            # Keep the carry's dtypes (with jax_enable_x64 some would widen).
+            new = jax.tree_util.tree_map(lambda a, b: a.astype(b.dtype), new, st)
+            return new, info
 
         def body(carry, xs):
-            st, hist, stop, used = carry
-            key, i = xs
-            st, info = jax.lax.cond(
-                stop > 0, lambda s: (s, blank), lambda s: solver.step(key, s), st
+            st, best, hist, code, used = carry
+            k, i = xs
+            center = jnp.where(jnp.isfinite(best), best, jnp.zeros((), value_dtype))
+            active = code == 0
+            if stop is None:
+                st, info = update(k, st, center)
+            else:
+                info_shape = jax.eval_shape(update, k, st, center)[1]
+                blank = jax.tree_util.tree_map(
+                    lambda a: jnp.full(a.shape, jnp.nan, a.dtype), info_shape
+                )
+                blank = blank._replace(fallback=jnp.zeros((), info_shape.fallback.dtype))
+                st, info = jax.lax.cond(
+                    active, lambda s: update(k, s, center), lambda s: (s, blank), st
+                )
+            ok = jnp.isfinite(info.reward_max)
+            value_k = jnp.where(ok, center - info.reward_max.astype(value_dtype), jnp.inf)
+            mean_k = jnp.where(
+                info.valid_fraction > 0, center - info.reward_mean.astype(value_dtype), jnp.nan
             )
-            value = jnp.where(jnp.isfinite(info.reward_max), -info.reward_max, jnp.inf)
-            hist = hist.at[i].set(value)
-            recent = jax.lax.dynamic_slice(hist, (jnp.maximum(i - window + 1, 0),), (window,))
-            lo, hi = jnp.min(recent), jnp.max(recent)
-            flat = (i >= window - 1) & (hi - lo <= rs.tol_abs + rs.tol_rel * jnp.abs(lo))
-            small = info.noise_std < rs.tol_x
-            code = jnp.where(small, 2, jnp.where(flat, 1, 0)).astype(jnp.int32)
-            used = used + (stop == 0).astype(jnp.int32)
-            stop = jnp.where(stop > 0, stop, code)
-            return (st, hist, stop, used), info
+            info = info._replace(reward_max=-value_k, reward_mean=-mean_k)
+            best = jnp.minimum(best, value_k)
+            used = used + active.astype(jnp.int32)
+            if stop is not None:
+                hist = hist.at[i].set(value_k)
+                w = stop.window
+                recent = jax.lax.dynamic_slice(hist, (jnp.maximum(i - w + 1, 0),), (w,))
+                lo, hi = jnp.min(recent), jnp.max(recent)
+                flat = (i >= w - 1) & (hi - lo <= stop.tol_abs + stop.tol_rel * jnp.abs(lo))
+                small = info.noise_std < stop.tol_x
+                new_code = jnp.where(small, 2, jnp.where(flat, 1, 0)).astype(jnp.int32)
+                code = jnp.where(active, new_code, code)
+            if progress_slot is not None:
+                jax.debug.callback(report, i, info, ordered=True)
+            return (st, best, hist, code, used), info
 
-        hist = jnp.full((num_updates,), jnp.inf, jnp.float32)
-        init = (state, hist, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
-        (state, _, stop, used), history = jax.lax.scan(body, init, (keys, jnp.arange(num_updates)))
-        z = solver.output(state)
-        solution, reward, viol, _, _ = solver.replay(z)
+        hist = jnp.full((num_updates if stop is not None else 1,), jnp.inf, value_dtype)
+        inf = jnp.full((), jnp.inf, value_dtype)
+        zero = jnp.zeros((), jnp.int32)
+        init = (state, inf, hist, zero, zero)
+        xs = (keys, jnp.arange(num_updates, dtype=jnp.int32))
+        (state, _, _, code, used), history = jax.lax.scan(body, init, xs)
+        z = base.output(state)
+        y = plain.decode(z)
+        final = value(y).astype(value_dtype)
         res = MBDResult(
             z=z,
-            solution=solution,
-            reward=reward,
-            violation=viol,
+            solution=y,
+            reward=-final,
+            violation=jnp.zeros((), jnp.float32),
             states=None,
             rewards=None,
             history=history,
             iterates=None,
         )
-        return res, used, stop
+        return res, used, code
 
-    return run
+    return _bbo_solve
 
 
 def _minimize_restarts(
     problem: BBOProblem, config: MBDConfig, seed: int, rs: Restarts
 ) -> MinimizeResult:
-    """IPOP: runs with samples x popsize_factor each time, until the budget is spent."""
+    """IPOP: runs with samples x popsize_factor each time, until the budget is spent.
+
+    Each run is a cached compiled program (see :func:`minimize`): the first run, and any
+    later one with the same samples and updates, reuses the program of an earlier call.
+    """
     budget = config.num_samples * config.num_updates
     extra = 1 if config.reading == "reference" else 0  # num_steps = updates + extra
-    objective = problem.objective()
     key = jax.random.key(seed)
     spent, samples = 0, config.num_samples
     runs, results, finals = [], [], []
@@ -289,16 +542,13 @@ def _minimize_restarts(
             break
         updates = max(updates, 1)
         cfg = dataclasses.replace(config, num_samples=samples, num_steps=updates + extra)
-        solver = make_solver(objective, cfg)
         window = rs.window or 10 + math.ceil(30 * problem.dim / samples)
-        window = min(window, updates)
+        stop = _Stop(min(window, updates), rs.tol_abs, rs.tol_rel, rs.tol_x)
         # The first run draws as one plain solve does, so it matches it until it stops.
         k = key if r == 0 else jax.random.fold_in(key, r)
-        (res, used, stop), c_s, r_s = compile_and_run(
-            _stoppable_solve(solver, updates, window, rs), k
-        )
+        (res, used, code), c_s, r_s = _program(problem, cfg, stop, False).run(k)
         compile_s, seconds = compile_s + c_s, seconds + r_s
-        used, stop = int(used), int(stop)
+        used, code = int(used), int(code)
         h = jax.tree_util.tree_map(lambda a, u=used: np.asarray(a)[:u], res.history)
         res = res.replace(history=h)
         best, final = run_values(res)
@@ -308,7 +558,7 @@ def _minimize_restarts(
         curve_m.extend(-np.asarray(h.reward_mean, np.float64))
         spent += used * samples + 1
         overall = min(overall, run_best)
-        runs.append(RunRecord(samples, used, used * samples + 1, run_best, _STOPS[stop]))
+        runs.append(RunRecord(samples, used, used * samples + 1, run_best, _STOPS[code]))
         results.append(res)
         finals.append(final)
         if rs.popsize_factor > 1.0:

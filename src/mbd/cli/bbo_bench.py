@@ -1,6 +1,11 @@
 """``mbd bbo-bench [options]``: MBD against other zeroth-order optimizers at equal budgets.
 
-Writes ``DIR/results.json`` (every run's convergence trace, the summary rows and the
+Resumable, as ``mbd bench`` is: each finished run is appended to ``DIR/runs.jsonl``
+(flushed and fsynced before the next starts), so a bench stopped by Ctrl-C, SIGTERM or a
+crash keeps every finished run, and the same command run again runs only the missing
+ones. ``DIR/bench.json`` records ``--budget``, ``--popsize`` and ``--shift``, which a
+rerun must keep (functions, dims, methods and seeds may change). When every run is done,
+it writes ``DIR/results.json`` (every run's convergence trace, the summary rows and the
 fixed-target rows), ``DIR/table.md`` (best values), ``DIR/targets.md`` (average runtime
 to reach 1e-1 .. 1e-8 above the optimum), ``DIR/ratios.md`` when ``cma`` ran (each
 method's median precision and run time over CMA-ES's), one ``DIR/FUNCTION-DIMd.png`` per
@@ -12,15 +17,24 @@ against evaluations).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.util
+import json
+import os
+import shutil
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+from mbd.cli import common
 from mbd.cli.common import CLIError, atomic_out_dir, check_out_dir, fail, tyro_parse, write_json
 
 SUMMARY = "compare MBD with CMA-ES, CEM, SNES, Shiwa, random search at equal evaluation budgets"
+
+SETTINGS_FILE = "bench.json"
+"""The settings every run of a bench folder shares (``--budget``, ``--popsize``, ``--shift``)."""
 
 _EXTRA_MODULES = {
     "cma": "cma",
@@ -53,7 +67,8 @@ class BenchOptions:
     shift: bool = True
     """move each function's optimum to a seeded random point (--no-shift: textbook optimum)"""
     out: Path = Path("runs/bbo-bench")
-    """output folder"""
+    """output folder; runs.jsonl there keeps each finished run, and the same command
+    again resumes an interrupted bench"""
     quiet: bool = False
     """no per-run lines"""
 
@@ -104,7 +119,54 @@ def parse(argv: list[str]) -> tuple[BenchOptions, list[str]]:
             f"(>= {2 * opts.popsize}) (got {opts.budget})",
         )
     check_out_dir(opts.out)
+    old = _stored_settings(opts.out)
+    if old is not None and old != _settings(opts):
+        raise CLIError(
+            "--out",
+            f"{opts.out} holds a bench with other settings {old}; rerun with the same "
+            "--budget/--popsize/--shift, or use another folder",
+        )
     return opts, methods
+
+
+def _settings(opts: BenchOptions) -> dict:
+    return {"budget": opts.budget, "popsize": opts.popsize, "shift": opts.shift}
+
+
+def _stored_settings(out: Path) -> dict | None:
+    try:
+        return json.loads((out / SETTINGS_FILE).read_text())["settings"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+@contextlib.contextmanager
+def _keep_on_terminate(prog: str, runs_file: Path) -> Iterator[None]:
+    """SIGTERM prints one line and exits 143 at once; the finished runs are already in
+    ``runs_file`` and a temporary report folder is removed (as Ctrl-C does)."""
+    import signal
+
+    def handler(signum, frame):
+        del frame
+        for d in list(common._PARTIAL):
+            shutil.rmtree(d, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            os.write(
+                2,
+                f"{prog}: terminated; the finished runs are kept in {runs_file}; "
+                "the same command resumes\n".encode(),
+            )
+        os._exit(128 + signum)
+
+    try:
+        old = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave the signal alone
+        old = None
+    try:
+        yield
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
 
 
 def run(argv: list[str]) -> int:
@@ -115,6 +177,69 @@ def run(argv: list[str]) -> int:
     except CLIError as e:
         return fail(prog, e)
     from mbd.bbo.bench import (
+        RUNS_FILE,
+        append_bench_run,
+        load_bench_runs,
+        plan_bench,
+        run_bench,
+        run_key,
+    )
+    from mbd.cli.common import versions
+
+    t0 = time.perf_counter()
+    out = opts.out
+    out.mkdir(parents=True, exist_ok=True)
+    if _stored_settings(out) is None:
+        write_json(out / SETTINGS_FILE, {"settings": _settings(opts), "versions": versions()})
+    runs_file = out / RUNS_FILE
+    wanted = [run_key(*k) for k in plan_bench(opts.functions, opts.dims, methods, opts.seeds)]
+    kept = {}
+    for r in load_bench_runs(runs_file):
+        kept.setdefault(run_key(r.function, r.dim, r.method, r.seed), r)
+    done = [k for k in wanted if k in kept]
+    total, finished = len(wanted), len(done)
+    if not opts.quiet:
+        print(
+            f"{prog}: {total - finished} runs to do, {finished} already in {runs_file} "
+            "(interrupted, the same command resumes)",
+            file=sys.stderr,
+        )
+
+    def on_run(r):
+        nonlocal finished
+        append_bench_run(runs_file, r)
+        finished += 1
+        if not opts.quiet:
+            t = r.trace
+            print(
+                f"[{finished}/{total}] {r.function:>10} d={r.dim:<4} seed {r.seed}  "
+                f"{r.method:<12} best {t.final_value:<12.5g} evals {t.num_evaluations:<6} "
+                f"run {t.seconds:6.2f}s compile {t.compile_seconds:5.2f}s",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    with _keep_on_terminate(prog, runs_file):
+        new = run_bench(
+            opts.functions,
+            opts.dims,
+            methods,
+            opts.seeds,
+            opts.budget,
+            opts.popsize,
+            opts.shift,
+            on_run,
+            done=set(done),
+        )
+        ran = {run_key(r.function, r.dim, r.method, r.seed): r for r in new}
+        runs = [kept[k] if k in kept else ran[k] for k in wanted]
+        _write_report(opts, methods, argv, runs, len(new), t0)
+    return 0
+
+
+def _write_report(opts: BenchOptions, methods, argv, runs, ran: int, t0: float) -> None:
+    """Writes the bench's tables, results.json and plots (atomically) and prints the table."""
+    from mbd.bbo.bench import (
         fixed_target_rows,
         fixed_target_table,
         markdown_table,
@@ -122,34 +247,10 @@ def run(argv: list[str]) -> int:
         plot_ecdf,
         ratio_rows,
         ratio_table,
-        run_bench,
         summarize,
     )
     from mbd.cli.common import versions
 
-    t0 = time.perf_counter()
-
-    def on_run(r):
-        if not opts.quiet:
-            t = r.trace
-            print(
-                f"{r.function:>10} d={r.dim:<4} seed {r.seed}  {r.method:<12} best "
-                f"{t.final_value:<12.5g} evals {t.num_evaluations:<6} run {t.seconds:6.2f}s "
-                f"compile {t.compile_seconds:5.2f}s",
-                file=sys.stderr,
-                flush=True,
-            )
-
-    runs = run_bench(
-        opts.functions,
-        opts.dims,
-        methods,
-        opts.seeds,
-        opts.budget,
-        opts.popsize,
-        opts.shift,
-        on_run,
-    )
     rows = summarize(runs)
     table = markdown_table(rows)
     targets = fixed_target_rows(runs)
@@ -165,6 +266,7 @@ def run(argv: list[str]) -> int:
                 },
                 "methods": methods,
                 "total_seconds": time.perf_counter() - t0,
+                "runs_resumed": len(runs) - ran,
                 "summary": rows,
                 "fixed_targets": targets,
                 "ratios_to_cma": ratios,
@@ -208,7 +310,7 @@ def run(argv: list[str]) -> int:
             plot_ecdf(runs, d, tmp / f"ecdf-{d}d.png")
     print(table)
     print(
-        f"mbd bbo-bench: {len(runs)} runs in {time.perf_counter() - t0:.0f}s -> {opts.out}",
+        f"mbd bbo-bench: {len(runs)} runs ({ran} run now, {len(runs) - ran} kept from "
+        f"before) in {time.perf_counter() - t0:.0f}s -> {opts.out}",
         file=sys.stderr,
     )
-    return 0

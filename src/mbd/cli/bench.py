@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 import tyro
 
 from mbd.cli.common import (
+    MAX_SEED,
     CLIError,
     check_out_dir,
     check_parallel,
@@ -125,8 +126,8 @@ def parse(argv: list[str]) -> BenchOptions:
     check_parallel(opts.parallel)
     if not opts.methods:
         raise CLIError("--methods", f"give at least one of {', '.join(known_methods())}")
-    if not opts.seeds or any(s < 0 for s in opts.seeds):
-        raise CLIError("--seeds", f"give seeds >= 0 (got {list(opts.seeds)})")
+    if not opts.seeds or any(not 0 <= s <= MAX_SEED for s in opts.seeds):
+        raise CLIError("--seeds", f"give seeds in [0, 2**63 - 1] (got {list(opts.seeds)})")
     for t in opts.tasks:
         try:
             get_task(t)
@@ -224,7 +225,7 @@ def run(argv: list[str]) -> int:
                 "versions": versions(),
             },
         )
-    console = Console(stderr=True, quiet=opts.quiet)
+    console = Console(stderr=True, quiet=opts.quiet, soft_wrap=True)  # log lines unwrapped
     done = {r["key"] for r in load_runs(out / RUNS_FILE)}
     todo = plan_sweep(opts.tasks, opts.methods, opts.seeds, done)
     total = len(todo) + len(
@@ -247,7 +248,7 @@ def run(argv: list[str]) -> int:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=console,
-        disable=opts.quiet,
+        disable=opts.quiet or not console.is_terminal,  # a bar only where it animates
     )
     bar = progress.add_task("sweep", total=total, completed=total - len(todo))
     budget = Budget(

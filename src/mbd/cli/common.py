@@ -100,6 +100,20 @@ def leading_name(
     return argv[0], found, argv[1:]
 
 
+MAX_SEED = 2**63 - 1
+"""The largest seed: JAX makes a key from a signed 64-bit integer."""
+
+
+def check_seed(seed: int, option: str = "--seed") -> None:
+    """Refuses a seed JAX cannot make a key from.
+
+    Raises:
+        CLIError: naming ``option`` for a seed outside [0, 2**63 - 1].
+    """
+    if not 0 <= seed <= MAX_SEED:
+        raise CLIError(option, f"must be an integer in [0, 2**63 - 1] (got {seed})")
+
+
 def check_task_options(
     task: Any,
     seed: int,
@@ -112,14 +126,13 @@ def check_task_options(
     has no use for are refused before, by :func:`refuse_absent`).
 
     Raises:
-        CLIError: naming the option: a horizon < 1, a negative seed, knots outside
-            [1, horizon], a backend or engine the task does not support, a Brax backend
-            with a MuJoCo engine.
+        CLIError: naming the option: a horizon < 1, a seed outside [0, 2**63 - 1],
+            knots outside [1, horizon], a backend or engine the task does not support,
+            a Brax backend with a MuJoCo engine.
     """
     if horizon < 1:
         raise CLIError("--horizon", f"must be an integer >= 1 (got {horizon})")
-    if seed < 0:
-        raise CLIError("--seed", f"must be an integer >= 0 (got {seed})")
+    check_seed(seed)
     if knots is not None and not 1 <= knots <= horizon:
         raise CLIError("--knots", f"must be in [1, horizon = {horizon}] (got {knots})")
     if backend is not None and backend not in task.backends:
@@ -159,6 +172,23 @@ def is_main_process() -> bool:
     import jax
 
     return jax.process_index() == 0
+
+
+def progress_console(quiet: bool) -> Any:
+    """The rich console for progress: stderr, silent with ``quiet``, in the processes
+    other than process 0, and when stderr is not a terminal (a log gets the result line,
+    not a progress bar's last frame)."""
+    from rich.console import Console
+
+    console = Console(stderr=True, soft_wrap=True)
+    console.quiet = quiet or not is_main_process() or not console.is_terminal
+    return console
+
+
+def say_result(text: str) -> None:
+    """Prints a command's result: one line on stdout, never wrapped (the convention:
+    results on stdout, progress and notes on stderr)."""
+    print(" ".join(text.split()), flush=True)
 
 
 def fail(prog: str, err: Exception) -> int:
@@ -203,12 +233,50 @@ def check_out_dir(path: Path) -> Path:
     return path
 
 
+MANIFEST = ".mbd-run"
+"""The file in an output folder that lists the files the run there wrote."""
+
+RUN_FILES = (
+    "summary.json", "trajectory.npz", "reward.png", "plan.png", "render.html",
+    "solution.npy", "convergence.png", "rl.json",
+)  # fmt: skip
+"""Files a run writes, removed from a folder of a run made before :data:`MANIFEST`."""
+
+
+def fresh_out_dir(base: Path) -> Path:
+    """A default output folder that keeps earlier runs: ``base`` if it does not exist,
+    else the first of ``base-2``, ``base-3``, ... that does not.
+
+    Args:
+        base: the folder a default name gives, e.g. ``runs/hopper-s0``.
+    """
+    base = Path(base)
+    if not base.exists():
+        return base
+    n = 2
+    while (out := base.with_name(f"{base.name}-{n}")).exists():
+        n += 1
+    return out
+
+
+def _earlier_run_files(path: Path) -> list[str]:
+    """The files of the run an output folder holds (its manifest's, or the known names)."""
+    manifest = path / MANIFEST
+    if manifest.is_file():
+        names = [n for n in manifest.read_text().splitlines() if n and "/" not in n]
+    else:
+        names = list(RUN_FILES)
+    return [n for n in names if (path / n).exists() and n != MANIFEST]
+
+
 @contextmanager
 def atomic_out_dir(path: Path) -> Iterator[Path]:
-    """Yields a temporary folder; on success its files are moved into ``path``.
+    """Yields a temporary folder; on success its files replace the run in ``path``.
 
     Nothing is half-written: if the block raises, the temporary folder is removed and
-    ``path`` is left as it was.
+    ``path`` is left as it was. One folder holds one run: the files an earlier run wrote
+    there (listed in its :data:`MANIFEST`) and the new run did not are removed, with a
+    note on stderr; other files are left alone.
 
     Args:
         path: the final output folder (created with its parents if missing).
@@ -222,11 +290,26 @@ def atomic_out_dir(path: Path) -> Iterator[Path]:
     _PARTIAL.add(tmp)
     try:
         yield tmp
-        for item in sorted(tmp.iterdir()):
-            dest = path / item.name
+        written = sorted(item.name for item in tmp.iterdir())
+        earlier = _earlier_run_files(path)
+        for name in earlier:
+            if name not in written:
+                stale = path / name
+                if stale.is_dir() and not stale.is_symlink():
+                    shutil.rmtree(stale)
+                else:
+                    stale.unlink()
+        for name in written:
+            dest = path / name
             if dest.is_dir() and not dest.is_symlink():
                 shutil.rmtree(dest)
-            os.replace(item, dest)
+            os.replace(tmp / name, dest)
+        (path / MANIFEST).write_text("\n".join(written) + "\n")
+        if earlier:
+            print(
+                f"note: {path} held an earlier run; it is replaced (one folder, one run)",
+                file=sys.stderr,
+            )
     finally:
         _PARTIAL.discard(tmp)
         shutil.rmtree(tmp, ignore_errors=True)

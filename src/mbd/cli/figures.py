@@ -9,11 +9,10 @@ the diffusion, Fig. 4b kind).
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 from pathlib import Path
 
-from mbd.cli.common import CLIError, atomic_out_dir, check_out_dir, fail, tyro_parse
+from mbd.cli.common import CLIError, atomic_out_dir, check_out_dir, check_seed, fail, tyro_parse
 
 SUMMARY = "draw the paper's Fig. 2, Fig. 6 and the car2d diffusion iterates into DIR"
 
@@ -39,8 +38,7 @@ def run(argv: list[str]) -> int:
             raise CLIError("DIR", "missing; give the output folder first")
         out = Path(argv[0])
         opts = tyro_parse(FigureOptions, FigureOptions(), argv[1:], prog, __doc__.splitlines()[0])
-        if opts.seed < 0:
-            raise CLIError("--seed", f"must be an integer >= 0 (got {opts.seed})")
+        check_seed(opts.seed)
         try:
             check_out_dir(out)
         except CLIError as e:
@@ -53,5 +51,5 @@ def run(argv: list[str]) -> int:
     with atomic_out_dir(out) as tmp:
         files = make_all(tmp, quick=opts.quick, seed=opts.seed)
     names = ", ".join(f.name for f in files)
-    print(f"mbd figures: {names} in {time.perf_counter() - t:.0f}s -> {out}", file=sys.stderr)
+    print(f"mbd figures: {names} in {time.perf_counter() - t:.0f}s -> {out}")
     return 0

@@ -61,6 +61,15 @@ def _devices_option(argv: list[str]) -> int | None:
     return None
 
 
+def max_cpu_devices() -> int:
+    """The most virtual CPU devices ``--devices`` may ask for: 4 per core, at least 8.
+
+    More only add threads that wait on each other; thousands make XLA's collectives
+    abort after minutes.
+    """
+    return max(8, 4 * (os.cpu_count() or 1))
+
+
 def _prepare_jax(argv: list[str]) -> None:
     """Before JAX starts: virtual CPU devices for ``--devices N``, and jax.distributed
     when ``JAX_COORDINATOR_ADDRESS`` names a coordinator (see :mod:`mbd.parallel`).
@@ -69,12 +78,22 @@ def _prepare_jax(argv: list[str]) -> None:
     ``--devices N`` there makes N devices, whose shares of the samples run side by side
     (one per core is the useful number). A GPU machine is unaffected: its devices are the
     GPUs.
+
+    Raises:
+        CLIError: ``--devices`` above :func:`max_cpu_devices`.
     """
     import jax
 
     from mbd.parallel import initialize_distributed
 
     n = _devices_option(argv)
+    if n is not None and n > max_cpu_devices():
+        cores = os.cpu_count() or 1
+        raise CLIError(
+            "--devices",
+            f"at most {max_cpu_devices()} on this machine ({cores} cores; more devices only "
+            f"add threads that wait on each other) (got {n})",
+        )
     if (
         n is not None
         and n > 1
@@ -147,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             _prepare_jax(argv[1:])
+        except CLIError as e:
+            return fail(f"mbd {name}", e)
         except ValueError as e:
             return fail("mbd", CLIError("JAX_COORDINATOR_ADDRESS", str(e)))
 

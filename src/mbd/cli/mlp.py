@@ -10,7 +10,6 @@ training time of both methods.
 from __future__ import annotations
 
 import dataclasses
-import sys
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -113,7 +112,6 @@ def run(argv: list[str]) -> int:
     print(
         f"{data.name}: {len(data.y_train)} train / {len(data.y_test)} test, MLP {d}-32-32-10 "
         f"({mlp.num_params(d):,} parameters)",
-        file=sys.stderr,
     )
     results = {}
     for m in opts.methods:
@@ -128,7 +126,6 @@ def run(argv: list[str]) -> int:
             f"  {m}: test accuracy {r.test_accuracy:.4f} (train {r.train_accuracy:.4f}), "
             f"{r.seconds:.2f}s + compile {r.compile_seconds:.1f}s, {r.evaluations:,} "
             f"{'loss evaluations' if m == 'mbd' else 'gradient steps'}",
-            file=sys.stderr,
         )
     summary = {
         "data": data.name,
@@ -144,4 +141,5 @@ def run(argv: list[str]) -> int:
     }
     with atomic_out_dir(opts.out) as tmp:
         write_json(tmp / "summary.json", summary)
+    print(f"-> {opts.out}")
     return 0

@@ -31,9 +31,12 @@ from mbd.cli.common import (
     check_task_options,
     fail,
     flag,
+    fresh_out_dir,
     is_main_process,
     leading_name,
+    progress_console,
     refuse_absent,
+    say_result,
     tyro_parse,
     write_json,
 )
@@ -87,7 +90,8 @@ class MPCOptions:
     backend: str | None = None
     """Brax pipeline of --engine brax (positional, generalized, mjx)"""
     out: Path | None = None
-    """output folder; None writes to runs/mpc-TASK-METHOD-sSEED"""
+    """output folder; None writes to runs/mpc-TASK-METHOD[-demo][-rt][-mismatchM][-ENGINE]-sSEED,
+    or that name with -2, -3, ... where it exists (earlier runs are kept)"""
     quiet: bool = False
     """no progress display"""
     realtime: bool = False
@@ -190,11 +194,26 @@ def parse(argv: list[str]) -> tuple[str, MPCOptions]:
     )
     _check(opts, task)
     if opts.out is None:
-        rt = "-rt" if opts.realtime else ""
-        out = Path("runs") / f"mpc-{name}-{opts.method}{rt}-s{opts.seed}"
-        opts = dataclasses.replace(opts, out=out)
+        opts = dataclasses.replace(opts, out=fresh_out_dir(Path("runs") / default_name(name, opts)))
     check_out_dir(opts.out)
     return name, opts
+
+
+def default_name(name: str, opts: MPCOptions) -> str:
+    """The default output folder's name: ``mpc``, the task and method, then what sets
+    the run apart (demo, real time, a mismatch, engine, backend), then the seed."""
+    parts = ["mpc", name, opts.method]
+    if opts.demo:
+        parts.append("demo")
+    if opts.realtime:
+        parts.append("rt")
+    if opts.mismatch:
+        parts.append(f"mismatch{opts.mismatch:g}")
+    if opts.engine not in (None, "auto"):
+        parts.append(opts.engine)
+    if opts.backend is not None:
+        parts.append(opts.backend)
+    return "-".join(parts) + f"-s{opts.seed}"
 
 
 def _plant_params(problem, mismatch: float):
@@ -206,6 +225,45 @@ def _plant_params(problem, mismatch: float):
     return {**params, "mass": params["mass"] * (1.0 + mismatch)}
 
 
+def engine_name(problem) -> str | None:
+    """The simulator a problem steps with: a MuJoCo engine's name, ``brax``, or None for
+    a model written in JAX (the classic tasks)."""
+    step = problem.step
+    if getattr(step, "engine", None) is not None:
+        return step.engine
+    return "brax" if type(step).__name__ == "BraxStep" else None
+
+
+def _fall_note(name: str, metrics: dict, quiet: bool) -> None:
+    """A fallen robot's return is not progress: says so on stderr."""
+    import sys
+
+    if quiet or not metrics.get("fell"):
+        return
+    better = " (`mbd mpc hopper-hop` pays only while upright)" if name == "hopper" else ""
+    print(
+        f"mbd mpc: note: the robot fell (torso down to {metrics['torso_height_min']:.2f} m); "
+        f"the return counts what {name}'s reward pays after the fall{better}",
+        file=sys.stderr,
+    )
+
+
+def _metrics_text(metrics: dict) -> str:
+    """The closed loop's task figures for the result line (a fall first)."""
+    from mbd.plotting import fmt
+
+    if not metrics:
+        return ""
+    parts = []
+    if metrics.get("fell"):
+        parts.append(f"FELL (torso down to {metrics['torso_height_min']:.2f} m)")
+    for k, v in metrics.items():
+        if k == "fell" or (k == "torso_height_min" and metrics.get("fell")):
+            continue
+        parts.append(f"{k} {fmt(v) if isinstance(v, float) else v}")
+    return "; " + ", ".join(parts)
+
+
 def run(argv: list[str]) -> int:
     """Entry point of ``mbd mpc``; returns the exit code."""
     prog = "mbd mpc"
@@ -215,7 +273,6 @@ def run(argv: list[str]) -> int:
         return fail(prog, e)
     import jax
     import numpy as np
-    from rich.console import Console
 
     from mbd.cli.common import versions
     from mbd.cli.plan import _save_states
@@ -224,7 +281,7 @@ def run(argv: list[str]) -> int:
     from mbd.sim import MissingExtraError
 
     task = get_task(name)
-    console = Console(stderr=True, quiet=opts.quiet or not is_main_process())
+    console = progress_console(opts.quiet)
     options = {"backend": opts.backend, "engine": opts.engine}
     options = {k: v for k, v in options.items() if v is not None}
     try:
@@ -281,6 +338,10 @@ def run(argv: list[str]) -> int:
         "compile_seconds": timed.compile_seconds,
         "step_compiles": timed.num_compiles,
         "env_steps_per_control_step": int(opts.num_samples * opts.iterations * opts.horizon),
+        "engine": engine_name(problem),
+        "metrics": (
+            task.loop_metrics(problem, res.states) if task.loop_metrics is not None else {}
+        ),
         "versions": versions(),
     }
     with atomic_out_dir(opts.out) as tmp:
@@ -300,12 +361,16 @@ def run(argv: list[str]) -> int:
             )
             save_html(problem, replay, tmp / "render.html", title=f"{title}")
     s = summary
-    console.print(
+    _fall_note(name, s["metrics"], opts.quiet)
+    if opts.quiet:  # the closed-loop return alone, for scripts
+        say_result(fmt(s["closed_loop_return"], 6))
+        return 0
+    say_result(
         f"{name} ({opts.method}): closed-loop return {fmt(s['closed_loop_return'], 4)} per step "
-        f"over {opts.steps} steps; solve {1000 * s['solve_seconds_median']:.1f} ms median, "
+        f"over {opts.steps} steps{_metrics_text(s['metrics'])}; solve "
+        f"{1000 * s['solve_seconds_median']:.1f} ms median, "
         f"{1000 * s['solve_seconds_max']:.1f} ms max ({s['control_rate_hz']:.0f} Hz); "
-        f"compile {s['compile_seconds']:.1f}s -> {opts.out}",
-        highlight=False,
+        f"compile {s['compile_seconds']:.1f}s -> {opts.out}"
     )
     return 0
 
@@ -369,7 +434,7 @@ def _run_realtime(
     summary = {
         "task": name,
         "method": opts.method,
-        "engine": getattr(problem.step, "engine", None),
+        "engine": engine_name(problem),
         "seed": opts.seed,
         "realtime": True,
         "duration": opts.duration,
@@ -417,7 +482,8 @@ def _run_realtime(
     lat = s["latency_ms"]
     line = (
         f"{name} ({opts.method}, real time): return {num(s['closed_loop_return'], '.4f')} "
-        f"per step over {s['sim_seconds']:.2f} s; real-time factor "
+        f"per step over {s['sim_seconds']:.2f} s{_metrics_text(summary['metrics'])}; "
+        f"real-time factor "
         f"{num(s['realtime_factor'], '.3f')}, {num(s['replan_hz'], '.0f')} replans/s, "
         f"latency {num(lat['median'], '.1f', ' ms')} median {num(lat['p95'], '.1f', ' ms')} "
         f"p95, {s['missed_deadlines']} of {s['replans']} past the {s['deadline_ms']:.0f} ms "
@@ -425,7 +491,8 @@ def _run_realtime(
     )
     if res.interrupted:
         line = f"interrupted after {s['sim_seconds']:.2f} s of plant time; {line}"
-    console.print(line, highlight=False, soft_wrap=True)
+    _fall_note(name, summary["metrics"], opts.quiet)
+    say_result(num(s["closed_loop_return"], ".6g") if opts.quiet else line)
     return EXIT_INTERRUPTED if res.interrupted else 0
 
 

@@ -1,4 +1,7 @@
-"""``mbd optimize FUNCTION --dim D [options]``: minimize a test function with MBD.
+"""``mbd optimize FUNCTION [--dim D] [options]``: minimize a test function with MBD.
+
+Bare ``mbd optimize`` (or ``--help``) lists the test functions; bare, it exits with code 2
+as a missing ``mbd plan TASK`` does.
 
 Functions and domains (paper A.2): ackley on [-5, 10]^d, rastrigin, levy, rosenbrock and
 sphere on [-5, 5]^d. Writes ``DIR/summary.json`` (best value, evaluations, time, the
@@ -18,12 +21,16 @@ import numpy as np
 import tyro
 
 from mbd.cli.common import (
+    EXIT_USAGE,
     CLIError,
     atomic_out_dir,
     check_out_dir,
+    check_seed,
     fail,
     flag,
+    fresh_out_dir,
     leading_name,
+    say_result,
     tyro_parse,
     write_json,
 )
@@ -65,7 +72,7 @@ def _usage() -> str:
     from mbd.bbo.functions import FUNCTIONS
 
     lines = [
-        "usage: mbd optimize FUNCTION --dim D [options]   (FUNCTION --help: options)",
+        "usage: mbd optimize FUNCTION [--dim D] [options]   (FUNCTION --help: options)",
         "",
         "functions:",
     ]
@@ -98,13 +105,12 @@ def parse(argv: list[str]) -> tuple[str, OptimizeOptions]:
         raise CLIError(flag(e.field), e.message) from None
     if opts.dim < 1:
         raise CLIError("--dim", f"must be an integer >= 1 (got {opts.dim})")
-    if opts.seed < 0:
-        raise CLIError("--seed", f"must be an integer >= 0 (got {opts.seed})")
+    check_seed(opts.seed)
     if opts.restarts < 0:
         raise CLIError("--restarts", f"must be an integer >= 0 (got {opts.restarts})")
     if opts.out is None:
         opts = dataclasses.replace(
-            opts, out=Path("runs") / f"optimize-{name}-{opts.dim}d-s{opts.seed}"
+            opts, out=fresh_out_dir(Path("runs") / f"optimize-{name}-{opts.dim}d-s{opts.seed}")
         )
     check_out_dir(opts.out)
     return name, opts
@@ -113,6 +119,9 @@ def parse(argv: list[str]) -> tuple[str, OptimizeOptions]:
 def run(argv: list[str]) -> int:
     """Entry point of ``mbd optimize``; returns the exit code."""
     prog = "mbd optimize"
+    if not argv:  # bare: the usage and the functions, exit 2 (a missing FUNCTION)
+        print(_usage())
+        return EXIT_USAGE
     try:
         name, opts = parse(argv)
     except CLIError as e:
@@ -156,12 +165,11 @@ def run(argv: list[str]) -> int:
     if opts.quiet:
         print(f"{res.best_value:.6g}")
     else:
-        print(
+        say_result(
             f"{problem.name}: best value {res.best_value:.6g} (final estimate "
             f"{res.final_value:.6g}, optimum 0) after {res.evaluations:,} evaluations"
             + (f" in {len(res.runs)} run(s)" if res.runs else "")
             + "; "
-            f"solve {res.seconds:.2f}s, compile {res.compile_seconds:.1f}s -> {opts.out}",
-            file=sys.stderr,
+            f"solve {res.seconds:.2f}s, compile {res.compile_seconds:.1f}s -> {opts.out}"
         )
     return 0

@@ -7,8 +7,10 @@ tasks (the robots) ``DIR/render.html``, a self-contained 3-D replay.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -23,9 +25,12 @@ from mbd.cli.common import (
     check_task_options,
     fail,
     flag,
+    fresh_out_dir,
     is_main_process,
     leading_name,
+    progress_console,
     refuse_absent,
+    say_result,
     tyro_parse,
     write_json,
 )
@@ -47,7 +52,8 @@ class PlanOptions:
     """Options of ``mbd plan``. Solver defaults shown are the task's recommendation."""
 
     out: Path | None = None
-    """output folder; None writes to runs/TASK[-demo]-sSEED"""
+    """output folder; None writes to runs/TASK[-demo][-ENGINE][-BACKEND]-sSEED, or that
+    name with -2, -3, ... where it exists (earlier runs are kept)"""
     demo: bool = False
     """use the task's demonstration (demonstration-augmented weighting, Eq. 13)"""
     seed: int = 0
@@ -133,10 +139,24 @@ def parse(argv: list[str]) -> tuple[str, PlanOptions]:
     except ConfigError as e:
         raise CLIError(flag(e.field), e.message) from None
     if opts.out is None:
-        out = Path("runs") / f"{name}{'-demo' if opts.demo else ''}-s{opts.seed}"
-        opts = dataclasses.replace(opts, out=out)
+        opts = dataclasses.replace(opts, out=fresh_out_dir(Path("runs") / default_name(name, opts)))
     check_out_dir(opts.out)
     return name, opts
+
+
+def default_name(name: str, opts: PlanOptions) -> str:
+    """The default output folder's name: the task, then what sets this run apart from
+    the task's default run (demo, engine, backend, no constraint), then the seed."""
+    parts = [name]
+    if opts.demo:
+        parts.append("demo")
+    if opts.engine not in (None, "auto"):
+        parts.append(opts.engine)
+    if opts.backend is not None:
+        parts.append(opts.backend)
+    if not opts.constraint:
+        parts.append("noconstraint")
+    return "-".join(parts) + f"-s{opts.seed}"
 
 
 def _save_states(arrays: dict, states) -> None:
@@ -150,6 +170,34 @@ def _save_states(arrays: dict, states) -> None:
         arrays["states" + jax.tree_util.keystr(path)] = np.asarray(leaf)
 
 
+@contextlib.contextmanager
+def _hide_on_error(progress, bar) -> Iterator[None]:
+    """A run that fails leaves no progress line behind its one-line error."""
+    try:
+        yield
+    except BaseException:
+        progress.update(bar, visible=False)
+        progress.live.transient = True  # rich then erases the display instead of ending it
+        raise
+
+
+def too_large_option(err, num_samples: int, argv: list[str]) -> str:
+    """The option to name when a solve does not fit in memory (the need grows with
+    samples x horizon): the one of ``--num-samples`` and ``--horizon`` the user gave;
+    with both or neither, ``--horizon`` when one sample alone would not fit, else
+    ``--num-samples``.
+
+    Args:
+        err: the :class:`mbd.compile.SolveTooLarge` raised.
+        num_samples: the samples per update of the solve.
+        argv: the command's arguments.
+    """
+    given = [o for o in ("--num-samples", "--horizon") if any(a.split("=")[0] == o for a in argv)]
+    if len(given) == 1:
+        return given[0]
+    return "--horizon" if err.need / max(num_samples, 1) > err.have else "--num-samples"
+
+
 def run(argv: list[str]) -> int:
     """Entry point of ``mbd plan``; returns the exit code."""
     prog = "mbd plan"
@@ -157,20 +205,19 @@ def run(argv: list[str]) -> int:
         name, opts = parse(argv)
     except CLIError as e:
         return fail(prog, e)
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from mbd.plotting import fmt, plot_reward
     from mbd.runner import plan_task
 
     task = get_task(name)
-    console = Console(stderr=True, quiet=opts.quiet or not is_main_process())
+    console = progress_console(opts.quiet)
     cfg = opts.solver
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("reward {task.fields[reward]}"),
+        TextColumn("mean sample reward {task.fields[reward]}"),
         console=console,
         transient=False,
         disable=console.quiet,
@@ -187,7 +234,7 @@ def run(argv: list[str]) -> int:
     from mbd.sim import MissingExtraError
 
     try:
-        with progress:
+        with progress, _hide_on_error(progress, bar):
             outcome = plan_task(
                 task,
                 cfg,
@@ -208,7 +255,7 @@ def run(argv: list[str]) -> int:
     except MissingExtraError as e:
         return fail(prog, CLIError("TASK", f"{name}: {e}"))
     except SolveTooLarge as e:
-        return fail(prog, CLIError("--num-samples", str(e)))
+        return fail(prog, CLIError(too_large_option(e, cfg.num_samples, argv), str(e)))
     from mbd.cli.common import versions
 
     if not is_main_process():  # jax.distributed: process 0 writes the results
@@ -242,12 +289,12 @@ def run(argv: list[str]) -> int:
         f", {k} {fmt(v)}" if isinstance(v, float) else f", {k} {v}"
         for k, v in s.get("metrics", {}).items()
     )
-    console.print(
-        f"{name}: final reward {fmt(s['final_reward'], 4)}{extra}; "
-        f"compile {s['compile_seconds']:.1f}s, "
-        f"solve {s['solve_seconds']:.1f}s, {s['env_steps']:,} env steps -> {opts.out}",
-        highlight=False,
-    )
-    if opts.quiet:
-        print(fmt(s["final_reward"], 6), file=sys.stdout)
+    if opts.quiet:  # the plan's reward alone, for scripts
+        say_result(fmt(s["final_reward"], 6))
+    else:
+        say_result(
+            f"{name}: final reward {fmt(s['final_reward'], 4)} (the plan replayed){extra}; "
+            f"compile {s['compile_seconds']:.1f}s, "
+            f"solve {s['solve_seconds']:.1f}s, {s['env_steps']:,} env steps -> {opts.out}"
+        )
     return 0

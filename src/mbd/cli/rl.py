@@ -9,9 +9,19 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import sys
 from pathlib import Path
 
-from mbd.cli.common import CLIError, atomic_out_dir, check_out_dir, fail, tyro_parse, write_json
+from mbd.cli.common import (
+    CLIError,
+    atomic_out_dir,
+    check_out_dir,
+    check_seed,
+    fail,
+    fresh_out_dir,
+    tyro_parse,
+    write_json,
+)
 
 SUMMARY = "train the RL baseline (Brax PPO/SAC, paper Tables 5-6) under a --timesteps budget"
 
@@ -46,8 +56,7 @@ def run(argv: list[str]) -> int:
         for name in ("timesteps", "num_envs", "batch_size"):
             if getattr(opts, name) < 1:
                 raise CLIError(f"--{name.replace('_', '-')}", "must be an integer >= 1")
-        if opts.seed < 0:
-            raise CLIError("--seed", f"must be an integer >= 0 (got {opts.seed})")
+        check_seed(opts.seed)
         if importlib.util.find_spec("brax") is None:
             raise CLIError("TASK", "the RL baseline needs brax: pip install 'mbd[rl]'")
         from mbd.baselines import rl
@@ -56,7 +65,7 @@ def run(argv: list[str]) -> int:
             rl.resolve_env(task)
         except KeyError as e:
             raise CLIError("TASK", str(e.args[0])) from None
-        out = opts.out or Path("runs") / f"rl-{task}-s{opts.seed}"
+        out = opts.out or fresh_out_dir(Path("runs") / f"rl-{task}-s{opts.seed}")
         check_out_dir(out)
     except CLIError as e:
         return fail(prog, e)
@@ -65,7 +74,8 @@ def run(argv: list[str]) -> int:
     cfg = rl.RLConfig(timesteps=opts.timesteps, num_envs=opts.num_envs,
                       batch_size=opts.batch_size)  # fmt: skip
     print(rl.CPU_NOTE.format(timesteps=opts.timesteps, backend=versions()["backend"],
-                             paper=rl.PAPER_RL.get(task, rl.DEFAULT_RL).timesteps))  # fmt: skip
+                             paper=rl.PAPER_RL.get(task, rl.DEFAULT_RL).timesteps),
+          file=sys.stderr)  # fmt: skip
     result = rl.train_and_evaluate(task, opts.timesteps, opts.seed, cfg)
     result["versions"] = versions()
     with atomic_out_dir(out) as tmp:

@@ -22,7 +22,7 @@ from mbd.mpc.controller import (
     validate_mpc,
 )
 from mbd.mpc.deadline import Fit, fit_to_rate
-from mbd.mpc.loops import LoopResult, TimedLoop, closed_loop, run_timed
+from mbd.mpc.loops import LoopResult, TimedLoop, check_plant_params, closed_loop, run_timed
 from mbd.mpc.realtime import (
     CallbackPlant,
     FakeClock,
@@ -51,6 +51,7 @@ __all__ = [
     "StepReport",
     "TimedLoop",
     "WallClock",
+    "check_plant_params",
     "closed_loop",
     "dial_noise",
     "fit_to_rate",

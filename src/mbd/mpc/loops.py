@@ -59,14 +59,21 @@ def closed_loop(
         x0: the plant's initial state (the problem's if None).
         params: the planner's params (the problem's if None).
         plant_params: the plant's params where they differ from the planner's (model
-            mismatch); None: the planner's.
-        plant: optional plant ``plant(x, u) -> (x_next, r)``; None: the problem's own
+            mismatch); None: the planner's. Refused for a problem without params.
+        plant: optional plant ``plant(x, u) -> (x_next, r)``, e.g. the step of a
+            problem made from another model with the same state; None: the problem's own
             step with ``plant_params``.
 
     Returns:
         :class:`LoopResult`. Jit the call (``steps`` static) to compile the loop once.
+
+    Raises:
+        ValueError: ``plant_params`` for a problem without params, or with ``plant``.
     """
     problem = controller.problem
+    if plant is not None and plant_params is not None:
+        raise ValueError("closed_loop: give plant_params or plant, not both")
+    check_plant_params(problem, plant_params, "closed_loop")
     x0 = problem.init_state if x0 is None else x0
     p_plant = params if plant_params is None else plant_params
 
@@ -107,6 +114,28 @@ class TimedLoop(NamedTuple):
     num_compiles: int
 
 
+def check_plant_params(problem: Problem, plant_params: PyTree, where: str) -> None:
+    """Refuses plant params that would be ignored: a problem without params (a MuJoCo,
+    MJX or Warp model made by ``make_mujoco_problem`` without ``params``, a step that
+    takes none) steps the same whatever they are.
+
+    Args:
+        problem: the controller's problem.
+        plant_params: the plant's params, or None.
+        where: the function's name for the message.
+
+    Raises:
+        ValueError: one line, naming ``plant=`` as the way to another model.
+    """
+    if plant_params is not None and problem.params is None:
+        raise ValueError(
+            f"{where}: plant_params would be ignored: problem {problem.name!r} has no params "
+            "(its step takes none, so a mass or friction cannot reach the model this way); "
+            "pass plant=another_problem.step (a step of another model, e.g. "
+            "make_mujoco_problem of an edited MJCF) instead"
+        )
+
+
 def _plant_step(problem: Problem, x: PyTree, u: Array, params: PyTree):
     """The problem's step, its next state cast to the types of ``x`` (a simulator may
     return weakly typed leaves, which would make the next control step compile again)."""
@@ -135,6 +164,7 @@ def run_timed(
     params: PyTree = None,
     plant_params: PyTree = None,
     on_step: Callable[[int, float], None] | None = None,
+    plant: Callable[..., tuple[PyTree, Array]] | None = None,
 ) -> TimedLoop:
     """Runs the closed loop one jitted control step at a time, timing each solve.
 
@@ -146,29 +176,46 @@ def run_timed(
         steps: T >= 1.
         x0: plant initial state.
         params: planner params.
-        plant_params: plant params (model mismatch); the planner's if None.
+        plant_params: plant params (model mismatch); the planner's if None. Refused for
+            a problem without params.
         on_step: optional ``on_step(t, reward)`` after each control step.
+        plant: optional plant ``plant(x, u) -> (x_next, r)`` as in :func:`closed_loop`
+            (jitted here); None: the problem's own step with ``plant_params``.
 
     Returns:
         :class:`TimedLoop`.
+
+    Raises:
+        ValueError: ``plant_params`` for a problem without params, or with ``plant``.
     """
     import time
 
     problem = controller.problem
+    if plant is not None and plant_params is not None:
+        raise ValueError("run_timed: give plant_params or plant, not both")
+    check_plant_params(problem, plant_params, "run_timed")
     x0 = problem.init_state if x0 is None else x0
     inst = problem.make_instance(x0, params)
     params = inst.params
     p_plant = params if plant_params is None else plant_params
     # One jitted function per controller, kept across calls: later runs do not compile.
     init, step = _jitted(controller.init), _jitted(controller.step)
-    plant = _jitted_plant(problem)
+    if plant is None:
+        plant_fn = _jitted_plant(problem)
+    else:
+        own = _jitted(plant)
+
+        def plant_fn(x, u, p):  # a plant of one's own has its params inside
+            del p
+            return own(x, u)
+
     k0, k_loop = jax.random.split(key)
     keys = jax.random.split(k_loop, steps)
     t0 = time.perf_counter()
     cs = jax.block_until_ready(init(k0, inst.x0, params))
     # A dry run of the (pure) step and plant compiles them; its outputs are dropped.
     jax.block_until_ready(step(keys[0], cs, inst.x0, params))
-    jax.block_until_ready(plant(inst.x0, jnp.zeros(problem.action_dim), p_plant))
+    jax.block_until_ready(plant_fn(inst.x0, jnp.zeros(problem.action_dim), p_plant))
     compile_seconds = time.perf_counter() - t0
     x = inst.x0
     out, times = [], []
@@ -177,7 +224,7 @@ def run_timed(
         u, cs, report = step(keys[t], cs, x, params)
         u = jax.block_until_ready(u)
         times.append(time.perf_counter() - s0)
-        x, r = plant(x, u, p_plant)
+        x, r = plant_fn(x, u, p_plant)
         out.append((x, u, r, report.predicted_reward))
         if on_step is not None:
             on_step(t, float(r))
@@ -192,4 +239,4 @@ def run_timed(
     )
 
 
-__all__ = ["LoopResult", "TimedLoop", "closed_loop", "run_timed"]
+__all__ = ["LoopResult", "TimedLoop", "check_plant_params", "closed_loop", "run_timed"]

@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mbd.mpc.controller import Controller, ControllerState
-from mbd.mpc.loops import _jitted, _plant_step
+from mbd.mpc.loops import _jitted, _plant_step, check_plant_params
 from mbd.problem import Array, Problem, PyTree
 
 
@@ -138,7 +138,8 @@ class SimPlant:
     Args:
         problem: supplies ``step``, ``dt`` and the initial state.
         x0: the initial state (the problem's if None).
-        params: the plant's params (the problem's if None).
+        params: the plant's params (the problem's if None); refused for a problem
+            without params (see :func:`mbd.mpc.loops.check_plant_params`).
         step: optional ``step(x, u) -> (x_next, reward)`` replacing the problem's.
     """
 
@@ -154,6 +155,7 @@ class SimPlant:
                 f"problem {problem.name!r} has no dt (seconds per control step): a real-time "
                 "plant needs one (make_problem(..., dt=...))"
             )
+        check_plant_params(problem, params, "SimPlant")
         self.dt = float(problem.dt)
         self.problem = problem
         p = problem.params if params is None else params

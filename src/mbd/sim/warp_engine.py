@@ -25,6 +25,15 @@ from mbd.sim.engines import adapt_model, join64
 from mbd.sim.native import HostPhysics
 
 
+def quiet_warp(wp) -> None:
+    """No banner and no per-module load lines on stdout when Warp starts and compiles
+    (``config.log_level`` since Warp 1.10 or so, ``config.quiet`` before); its warnings
+    still reach stderr."""
+    wp.config.quiet = True
+    if hasattr(wp, "LOG_WARNING") and hasattr(wp.config, "log_level"):
+        wp.config.log_level = wp.LOG_WARNING
+
+
 class WarpPhysics(HostPhysics):
     """MuJoCo Warp stepping of :class:`~mbd.sim.engines.HostState` values.
 
@@ -40,7 +49,7 @@ class WarpPhysics(HostPhysics):
 
     def __init__(self, m, bodies: np.ndarray, n_frames: int, device: str | None = None):
         self._wp = require("warp")
-        self._wp.config.quiet = True  # no banner on stdout when Warp starts
+        quiet_warp(self._wp)
         self._mjw = require("mujoco_warp")
         self.device = device
         with self._wp.ScopedDevice(device):

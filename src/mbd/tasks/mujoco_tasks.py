@@ -248,18 +248,27 @@ def make(
 
 
 def loop_metrics(name: str, problem: Problem, states) -> dict:
-    """What a closed loop of a robot task did, from its states (engine states of a MuJoCo
-    engine, one per control step): the torso's height (min, end), whether it fell
+    """What a closed loop of a robot task did, from its states (a MuJoCo engine's or
+    Brax's, one per control step): the torso's height (min, end), whether it fell
     (below :data:`FALL_HEIGHT`), its forward progress and mean forward velocity.
 
+    Args:
+        name: the task's name (its fall height).
+        problem: the plant's problem (its initial state gives the start).
+        states: the plant's states, leading axis T.
+
     Returns:
-        A JSON-ready dict; empty for states that are not a MuJoCo engine's.
+        A JSON-ready dict; empty for states of neither kind.
     """
     physics = getattr(problem.step, "physics", None)
-    if physics is None or not hasattr(physics, "view"):
+    if physics is not None and hasattr(physics, "view"):
+        torso = np.asarray(physics.view(states).body_pos)[:, 0]
+        x0 = float(np.asarray(physics.view(problem.init_state).body_pos)[0, 0])
+    elif hasattr(states, "pipeline_state"):  # Brax: the torso is the first link
+        torso = np.asarray(states.pipeline_state.x.pos)[:, 0]
+        x0 = float(np.asarray(problem.init_state.pipeline_state.x.pos)[0, 0])
+    else:
         return {}
-    torso = np.asarray(physics.view(states).body_pos)[:, 0]
-    x0 = float(np.asarray(physics.view(problem.init_state).body_pos)[0, 0])
     z = torso[:, 2]
     out = {
         "torso_height_min": float(z.min()),

@@ -624,12 +624,23 @@ def pusht_metrics(problem: Problem, result) -> dict:
     return pusht_figures(np.asarray(result.states.pipeline_state.q)[-1], result)
 
 
+JOG_MARKER_LABEL = (
+    "mocap reference positions of the torso, thighs and shins at this step "
+    "(the demonstration the plan is pulled towards, Eq. 13)"
+)
+
+
 def render(problem: Problem, result, path) -> None:
-    """Writes the self-contained 3-D replay ``render.html`` (see :mod:`mbd.sim.render`)."""
-    from mbd.sim.render import save_html
+    """Writes the self-contained 3-D replay ``render.html`` (see :mod:`mbd.sim.render`).
+
+    The pusht camera follows the pusher; humanoidjog's orange markers (with ``--demo``)
+    are captioned as the mocap reference of :data:`JOG_BODIES`.
+    """
+    from mbd.sim.render import MARKER_LABEL, save_html
 
     track = "pusher" if problem.name == "pusht" else None
-    save_html(problem, result, path, track=track)
+    label = JOG_MARKER_LABEL if problem.name == "humanoidjog" else MARKER_LABEL
+    save_html(problem, result, path, track=track, marker_label=label)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -645,13 +656,13 @@ class RobotTask:
 
 
 TASKS: tuple[RobotTask, ...] = (
-    RobotTask("hopper", "Brax hopper hopping forward (n_frames 20; paper Table 2: 1.53)",
+    RobotTask("hopper", "hopper (Brax's hopper.xml, n_frames 20) hopping forward (Table 2: 1.53)",
               make_hopper, LOCOMOTION_BACKENDS),
-    RobotTask("walker2d", "Brax walker2d walking forward upright (Table 2: 2.63)",
+    RobotTask("walker2d", "walker2d (Brax's walker2d.xml) walking forward upright (Table 2: 2.63)",
               make_walker2d, LOCOMOTION_BACKENDS),
-    RobotTask("halfcheetah", "Brax halfcheetah running, Brax's reward (Table 2: 2.31)",
+    RobotTask("halfcheetah", "halfcheetah (Brax's model and stock reward) running (Table 2: 2.31)",
               make_halfcheetah, LOCOMOTION_BACKENDS),
-    RobotTask("ant", "Brax ant running, Brax's reward (Table 2: 3.80)",
+    RobotTask("ant", "ant (Brax's model and stock reward) running (Table 2: 3.80)",
               make_ant, LOCOMOTION_BACKENDS),
     RobotTask("humanoidrun", "humanoid (dt 0.006, gears 350/100) running (Table 2: 2.92)",
               make_humanoidrun, LOCOMOTION_BACKENDS),
