@@ -97,8 +97,8 @@ class MPCOptions:
     realtime: bool = False
     """run the plant at wall-clock pace in its own thread while the planner replans from
     the latest measured state (the world never waits for the planner)"""
-    duration: float = 10.0
-    """--realtime: seconds of plant time"""
+    duration: float | None = None
+    """--realtime: seconds of plant time (None: 10, or with --view until Ctrl-C)"""
     rate: float | None = None
     """--realtime: replans per second; the planner sizes its samples (up to
     --num-samples) and updates (--iterations, or 1) to fit it on this machine"""
@@ -106,6 +106,16 @@ class MPCOptions:
         default_factory=ParallelConfig
     )
     """where each step's samples are evaluated"""
+    view: bool = False
+    """--realtime: serve a live view of the loop on 127.0.0.1 (a page that shows the robot,
+    its plan and the loop's figures, and steers it: the task's params, push, pause,
+    reset); needs mbd[view]"""
+    port: int | None = None
+    """--view: the page's TCP port (None: a free one)"""
+
+
+DEFAULT_DURATION = 10.0
+"""Seconds of plant time of a --realtime run without --duration (and without --view)."""
 
 
 def _usage() -> str:
@@ -150,15 +160,20 @@ def configs(opts: MPCOptions) -> tuple[Any, Any]:
 def _check(opts: MPCOptions, task) -> None:
     if opts.steps < 1:
         raise CLIError("--steps", f"must be an integer >= 1 (got {opts.steps})")
-    if not (math.isfinite(opts.duration) and opts.duration > 0):
+    if opts.duration is not None and not (math.isfinite(opts.duration) and opts.duration > 0):
         raise CLIError("--duration", f"must be a number of seconds > 0 (got {opts.duration})")
     if opts.rate is not None and not (math.isfinite(opts.rate) and opts.rate > 0):
         raise CLIError("--rate", f"must be a number of replans per second > 0 (got {opts.rate})")
     if not opts.realtime:
         default = MPCOptions()
-        for name in ("duration", "rate"):
+        for name in ("duration", "rate", "view", "port"):
             if getattr(opts, name) != getattr(default, name):
                 raise CLIError(f"--{name}", "applies to --realtime runs only")
+    if opts.port is not None:
+        if not opts.view:
+            raise CLIError("--port", "is the --view page's port: give --view too")
+        if not 1 <= opts.port <= 65535:
+            raise CLIError("--port", f"must be a TCP port in [1, 65535] (got {opts.port})")
     if not opts.mismatch > -1:
         raise CLIError("--mismatch", f"must be > -1 (got {opts.mismatch})")
     check_task_options(task, opts.seed, opts.horizon, opts.knots, opts.backend, opts.engine)
@@ -403,6 +418,9 @@ def _run_realtime(
         )
 
     fit = None
+    duration = opts.duration
+    if duration is None:
+        duration = math.inf if opts.view else DEFAULT_DURATION
     with console.status(f"{name} ({opts.method}): compiling and warming up") as status:
         try:
             if opts.rate is not None:
@@ -421,15 +439,25 @@ def _run_realtime(
 
             def on_replan(r, plan):
                 status.update(
-                    f"{name} ({opts.method}, real time): t {r.state_time:.2f}/{opts.duration:g} s, "
+                    f"{name} ({opts.method}, real time): t {r.state_time:.2f}/{duration:g} s, "
                     f"replan {1e3 * (r.ready - r.read):.1f} ms, {r.num_samples} samples"
                 )
 
             loop = RealtimeLoop(ladder, plant, rate=opts.rate, on_replan=on_replan)
-            with _ctrl_c_stops(loop):
-                res = loop.run(jax.random.key(opts.seed), opts.duration)
+            view = None
+            if opts.view:
+                view = _start_view(loop, task, problem, name, opts, plant_params)
+                status.update(f"{name} ({opts.method}): warming up; the view is at {view.url}")
+            try:
+                with _ctrl_c_stops(loop):
+                    res = loop.run(jax.random.key(opts.seed), duration)
+            finally:
+                if view is not None:
+                    view.close()
         except PlantError as e:
             return fail(prog, CLIError("plant", str(e)))
+        except _ViewError as e:
+            return fail(prog, CLIError("--view", str(e)))
     s = res.summary()
     summary = {
         "task": name,
@@ -437,7 +465,7 @@ def _run_realtime(
         "engine": engine_name(problem),
         "seed": opts.seed,
         "realtime": True,
-        "duration": opts.duration,
+        "duration": None if math.isinf(duration) else duration,
         "dt": problem.dt,
         "horizon": opts.horizon,
         "mismatch": opts.mismatch,
@@ -494,6 +522,36 @@ def _run_realtime(
     _fall_note(name, summary["metrics"], opts.quiet)
     say_result(num(s["closed_loop_return"], ".6g") if opts.quiet else line)
     return EXIT_INTERRUPTED if res.interrupted else 0
+
+
+class _ViewError(Exception):
+    """The live view could not start (viser missing, the port taken)."""
+
+
+def _start_view(loop, task, problem, name: str, opts: MPCOptions, plant_params):
+    """Serves the live view of the loop and says where, in one line on stderr."""
+    import sys
+
+    try:
+        from mbd.view import LiveView, scene_for
+    except ImportError as e:
+        raise _ViewError(str(e)) from None
+    drawing = task.drawing() if task.drawing is not None else None
+    try:
+        view = LiveView(
+            loop,
+            scene=scene_for(problem, drawing),
+            params={p[0]: (p[1], p[2]) for p in task.param_ranges},
+            port=opts.port,
+            title=f"{name} ({opts.method})",
+            plant_params=plant_params is None,  # a --mismatch plant keeps its own params
+        )
+    except ImportError as e:
+        raise _ViewError(str(e)) from None
+    except OSError as e:
+        raise _ViewError(f"cannot serve on port {opts.port} ({e.strerror or e})") from None
+    print(f"view: {view.url}", file=sys.stderr, flush=True)
+    return view.start()
 
 
 @contextlib.contextmanager

@@ -6,7 +6,9 @@
   :func:`closed_loop` in one ``lax.scan``, :func:`run_timed` step by step with timings;
 - :mod:`mbd.mpc.realtime`: the asynchronous loop, in which the plant runs at wall-clock
   pace and never waits, and the planner replans from the latest measured state;
-- :mod:`mbd.mpc.deadline`: sizing the planner's budget to a replanning rate.
+- :mod:`mbd.mpc.deadline`: sizing the planner's budget to a replanning rate;
+- ``mbd.mpc.LiveView`` (:mod:`mbd.view`, imported on first use; needs ``mbd[view]``):
+  the live view of a real-time loop in the browser.
 """
 
 from mbd.mpc.controller import (
@@ -61,3 +63,11 @@ __all__ = [
     "run_timed",
     "validate_mpc",
 ]
+
+
+def __getattr__(name: str):
+    if name == "LiveView":  # viser is optional: imported only when asked for
+        from mbd.view import LiveView
+
+        return LiveView
+    raise AttributeError(f"module 'mbd.mpc' has no attribute {name!r}")

@@ -170,12 +170,15 @@ class PlanReport(NamedTuple):
         states: the planning model's predicted states x_1 .. x_H (pytree, leading H).
         predicted_reward: mean per-step reward of the plan on the planning model.
         sample_reward: mean sample reward of the last update.
+        noise_std: the last update's sampling noise (normalized units: a fraction of
+            half the action range), NaN for methods without one.
     """
 
     controls: Array
     states: PyTree
     predicted_reward: Array
     sample_reward: Array
+    noise_std: Array
 
 
 class Controller(NamedTuple):
@@ -322,6 +325,7 @@ def make_controller(
             states=res.states,
             predicted_reward=res.reward,
             sample_reward=res.history.reward_mean[-1],
+            noise_std=jnp.asarray(res.history.noise_std[-1], jnp.float32),
         )
         return new, report
 

@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mbd.mpc.controller import Controller, ControllerState
-from mbd.mpc.loops import _jitted, _plant_step, check_plant_params
+from mbd.mpc.loops import _jitted, _jitted_plant, check_plant_params
 from mbd.problem import Array, Problem, PyTree
 
 
@@ -158,14 +158,14 @@ class SimPlant:
         check_plant_params(problem, params, "SimPlant")
         self.dt = float(problem.dt)
         self.problem = problem
-        p = problem.params if params is None else params
+        self._params = problem.params if params is None else params
         if step is None:
-
-            def step(x, u):
-                return _plant_step(problem, x, u, p)
-
-        self._step = jax.jit(step)
-        self._x = problem.init_state if x0 is None else x0
+            self._step = _jitted_plant(problem)  # params an argument: a new one compiles nothing
+        else:
+            own = jax.jit(step)
+            self._step = lambda x, u, p: own(x, u)
+        self._x0 = problem.init_state if x0 is None else x0
+        self._x = self._x0
         self._next: PyTree = None
         self._t = 0.0
         self._lock = threading.Lock()
@@ -173,7 +173,24 @@ class SimPlant:
 
     def warm_up(self) -> None:
         """Compiles the plant's step (its output is dropped)."""
-        jax.block_until_ready(self._step(self._x, jnp.zeros(self.problem.action_dim)))
+        jax.block_until_ready(self._step(self._x, jnp.zeros(self.problem.action_dim), self._params))
+
+    @property
+    def params(self) -> PyTree:
+        """The plant's params (for a step of one's own: unused)."""
+        with self._lock:
+            return self._params
+
+    def set_params(self, params: PyTree) -> None:
+        """The plant's params from the next tick on (same structure: nothing compiles);
+        refused for a problem without params."""
+        check_plant_params(self.problem, params, "SimPlant.set_params")
+        with self._lock:
+            self._params = params
+
+    def reset(self) -> None:
+        """The state goes back to the initial one (the next tick starts from it)."""
+        self.perturb(lambda x: self._x0)
 
     def state(self) -> tuple[PyTree, float]:
         """The state at the start of the current tick and its simulated time (the state
@@ -188,8 +205,8 @@ class SimPlant:
             if self._next is not None:
                 self._x, self._next = self._next, None
             self._t = t
-            x = self._x
-        x_next, r = self._step(x, jnp.asarray(u, jnp.float32))
+            x, params = self._x, self._params
+        x_next, r = self._step(x, jnp.asarray(u, jnp.float32), params)
         x_next = jax.block_until_ready(x_next)
         with self._lock:
             self._next = x_next
@@ -203,11 +220,15 @@ class SimPlant:
     def perturb(self, fn: Callable[[PyTree], PyTree]) -> None:
         """Replaces the state by ``fn(state)`` between ticks (a push, a reset): the state
         the next tick starts from."""
+
+        def apply(x):  # the same types (JAX arrays, dtypes): the planner compiles nothing
+            return jax.tree_util.tree_map(lambda a, b: jnp.asarray(a, jnp.result_type(b)), fn(x), x)
+
         with self._lock:
             if self._next is not None:
-                self._next = fn(self._next)
+                self._next = apply(self._next)
             else:
-                self._x = fn(self._x)
+                self._x = apply(self._x)
 
 
 @dataclasses.dataclass
@@ -407,6 +428,11 @@ class RealtimeLoop:
         self._lock = threading.Lock()
         self._plan: Plan | None = None
         self._stop = threading.Event()
+        self._running = threading.Event()  # cleared while paused
+        self._running.set()
+        self._paused_since: float | None = None
+        self._paused_total = 0.0
+        self._live: dict | None = None  # the run's records, for stats()
         self._interrupted = False
         self._error: BaseException | None = None
         # the jitted functions fit_to_rate timed: its compiles serve the loop
@@ -414,10 +440,99 @@ class RealtimeLoop:
 
     # -- steering (thread-safe) --------------------------------------------------------
 
-    def set_params(self, params: PyTree) -> None:
-        """The planner's params from the next replan on (same structure: no compile)."""
+    @property
+    def params(self) -> PyTree:
+        """The planner's params: what :meth:`set_params` set last, else the problem's."""
+        with self._lock:
+            return self.problem.params if self._params is None else self._params
+
+    def set_params(self, params: PyTree, plant: bool = False) -> None:
+        """The planner's params from the next replan on (same structure: no compile).
+
+        Args:
+            params: the new params.
+            plant: a :class:`SimPlant`'s params change too (a command both the task's
+                reward and the simulated world follow).
+        """
         with self._lock:
             self._params = params
+        if plant and isinstance(self.plant, SimPlant):
+            self.plant.set_params(params)
+
+    def pause(self) -> None:
+        """Freezes the world: the plant stops ticking and the planner waits; the plant's
+        clock does not count the pause (nor does the real-time factor)."""
+        with self._lock:
+            if self._paused_since is None:
+                self._paused_since = self.clock.now()
+                self._running.clear()
+
+    def resume(self) -> None:
+        """Undoes :meth:`pause`."""
+        with self._lock:
+            if self._paused_since is not None:
+                self._paused_total += self.clock.now() - self._paused_since
+                self._paused_since = None
+                self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        """Whether :meth:`pause` holds the loop."""
+        return not self._running.is_set()
+
+    def paused_seconds(self) -> float:
+        """Seconds the loop has been paused in all (the current pause included)."""
+        with self._lock:
+            now = 0.0 if self._paused_since is None else self.clock.now() - self._paused_since
+            return self._paused_total + now
+
+    def reset(self) -> None:
+        """A :class:`SimPlant`'s state goes back to its initial one (the loop runs on)."""
+        if not isinstance(self.plant, SimPlant):
+            raise TypeError("reset needs a SimPlant (a robot is reset by its own means)")
+        self.plant.reset()
+
+    def stats(self, last: int = 400) -> dict[str, Any]:
+        """What the loop is doing, while it runs (a live view reads it).
+
+        Args:
+            last: how many of the latest ticks' times and rewards to return.
+
+        Returns:
+            dict: ``times`` and ``rewards`` (the last ``last`` ticks, arrays),
+            ``sim_seconds``, ``realtime_factor`` (so far, pauses left out),
+            ``replans``, ``replan_hz`` and ``latency_ms`` (median of the last 20
+            replans), ``num_samples`` and ``iterations`` of the current budget,
+            ``paused``.
+        """
+        live = self._live
+        b = self.budgets[self.level]
+        out: dict[str, Any] = {
+            "times": np.zeros(0), "rewards": np.zeros(0), "sim_seconds": 0.0,
+            "realtime_factor": None, "replans": 0, "replan_hz": None, "latency_ms": None,
+            "num_samples": b.num_samples, "iterations": b.iterations, "paused": self.paused,
+        }  # fmt: skip
+        if live is None:
+            return out
+        rec, replans = live["rec"], live["replans"]
+        n = len(rec["times"])
+        times = np.asarray(rec["times"][max(0, n - last) : n], np.float64)
+        rewards = np.asarray(rec["rewards"][max(0, n - last) : n], np.float64)
+        sim = n * self.dt
+        wall = self.clock.now() - live["t0"] - self.paused_seconds()
+        win = replans[-20:]
+        ready = np.array([r.ready for r in win])
+        lat = np.array([r.ready - r.read for r in win])
+        out.update(
+            times=times,
+            rewards=rewards,
+            sim_seconds=sim,
+            realtime_factor=sim / wall if n and wall > 0 else None,
+            replans=len(replans),
+            replan_hz=float(1.0 / np.median(np.diff(ready))) if len(ready) > 2 else None,
+            latency_ms=float(1e3 * np.median(lat)) if len(lat) else None,
+        )
+        return out
 
     def stop(self) -> None:
         """Asks the loop to stop after the current replan and tick."""
@@ -459,7 +574,10 @@ class RealtimeLoop:
         k = 0
         try:
             while not self._stop.is_set() and k * self.dt < duration - 1e-9:
-                due = t_wall0 + k * self.dt
+                while not self._running.wait(0.05):  # paused: the world waits
+                    if self._stop.is_set():
+                        return
+                due = t_wall0 + self.paused_seconds() + k * self.dt
                 lag = self.clock.now() - due
                 if lag < 0:
                     self.clock.sleep(-lag)
@@ -468,7 +586,7 @@ class RealtimeLoop:
                 self._tick(k * self.dt, rec)
                 k += 1
             if not self._stop.is_set():  # the last command holds for its dt too
-                self.clock.sleep(t_wall0 + k * self.dt - self.clock.now())
+                self.clock.sleep(t_wall0 + self.paused_seconds() + k * self.dt - self.clock.now())
         except BaseException as e:
             self._error = e
         finally:
@@ -486,7 +604,7 @@ class RealtimeLoop:
         """Reads the state, replans, installs; returns (cs, the state's time)."""
         x, t_m = self._read()
         with self._lock:
-            params = self._params
+            params = self.problem.params if self._params is None else self._params
         budget = self.budgets[self.level]
         _, replan = self._jit[self.level]
         read = self.clock.now()
@@ -559,13 +677,15 @@ class RealtimeLoop:
         Raises:
             PlantError: one line naming the plant function that raised.
         """
-        if not (math.isfinite(duration) and duration > 0):
-            raise ValueError(f"duration must be finite and > 0 seconds (got {duration!r})")
+        if not (duration > 0) or (math.isinf(duration) and not self.clock.threaded):
+            raise ValueError(
+                f"duration must be > 0 seconds, and finite on a fake clock (got {duration!r})"
+            )
         self._stop.clear()  # a Ctrl-C from here on (compiles included) stops the run
         self._interrupted = False
         x, _ = self._read()
         with self._lock:
-            params = self._params
+            params = self.problem.params if self._params is None else self._params
         init, replan = self._jit[self.level]
         k_init, k_first, key = jax.random.split(key, 3)
         cs = jax.block_until_ready(init(k_init, x, params))
@@ -587,6 +707,11 @@ class RealtimeLoop:
         b = self.budgets[self.level]
         budgets = [(0.0, b.num_samples, b.iterations, "start")]
         t0 = self.clock.now()
+        with self._lock:
+            self._paused_total = 0.0
+            if self._paused_since is not None:  # paused before the start: from now
+                self._paused_since = t0
+        self._live = {"rec": rec, "replans": replans, "t0": t0}
         thread = None
         if self.clock.threaded:
             thread = threading.Thread(
@@ -601,14 +726,18 @@ class RealtimeLoop:
             while not self._stop.is_set():
                 if not self.clock.threaded and self._fake["k"] * self.dt >= duration - 1e-9:
                     break
+                if self.paused and self.clock.threaded:  # nothing moves: nothing to plan
+                    self._running.wait(0.05)
+                    continue
                 if self.rate:
-                    due = t0 + n / self.rate
+                    due = t0 + self.paused_seconds() + n / self.rate
                     wait = due - self.clock.now()
                     if wait > 0:
                         if not self.clock.threaded:
                             self._advance_plant(due)
                         self.clock.sleep(due - self.clock.now())
-                    n = max(n + 1, math.floor((self.clock.now() - t0) * self.rate) + 1)
+                    since = self.clock.now() - t0 - self.paused_seconds()
+                    n = max(n + 1, math.floor(since * self.rate) + 1)
                 key, k = jax.random.split(key)
                 cs, t_m = self._replan(k, cs, t_m, replans, t0)
                 self._recheck(replans, budgets, t0)
@@ -631,7 +760,8 @@ class RealtimeLoop:
         interrupted = interrupted or self._interrupted
         if not self.clock.threaded:  # the last command holds for its dt too
             self.clock.t = max(self.clock.t, t0 + len(rec["times"]) * self.dt)
-        wall = rec.get("wall_end", self.clock.now()) - t0
+        wall = rec.get("wall_end", self.clock.now()) - t0 - self.paused_seconds()
+        self.resume()
         states = None
         if rec["states"]:
             states = jax.tree_util.tree_map(lambda *a: np.stack(a), *rec["states"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
+from typing import Any
 
 from mbd.problem import Problem
 from mbd.solver import MBDConfig
@@ -39,6 +40,10 @@ class TaskSpec:
         mpc_defaults: ``mbd mpc`` option defaults of the task (e.g. ``noise_level``).
         loop_metrics: optional ``loop_metrics(problem, states) -> dict``: what a closed
             loop did (a fall, progress, the pole held up), from the plant's states.
+        param_ranges: the params a user steers while the loop runs (the live view's
+            sliders, :mod:`mbd.view`): name -> (low, high).
+        drawing: optional ``drawing() -> mbd.view.scene.Drawing``: how the live view
+            draws a task in pure JAX (a MuJoCo task is drawn from its model).
     """
 
     name: str
@@ -55,6 +60,8 @@ class TaskSpec:
     plant: Callable[..., Problem] | None = None
     mpc_defaults: tuple[tuple[str, object], ...] = ()
     loop_metrics: Callable[..., dict] | None = None
+    param_ranges: tuple[tuple[str, float, float], ...] = ()
+    drawing: Callable[[], Any] | None = None
 
 
 def engine_options(task: TaskSpec, engine: str | None) -> dict:
@@ -159,6 +166,8 @@ def _register_robots() -> None:
             make=classic.pendulum,
             config=MBDConfig(num_samples=256, num_steps=50, temperature=0.1),
             horizon=classic.PENDULUM_HORIZON,
+            param_ranges=tuple((k, *v) for k, v in classic.PARAM_RANGES["pendulum"].items()),
+            drawing=functools.partial(classic.drawing, "pendulum"),
         )
     )
     register_task(
@@ -168,6 +177,8 @@ def _register_robots() -> None:
             make=classic.cartpole,
             config=MBDConfig(num_samples=256, num_steps=50, temperature=0.1),
             horizon=classic.CARTPOLE_HORIZON,
+            param_ranges=tuple((k, *v) for k, v in classic.PARAM_RANGES["cartpole"].items()),
+            drawing=functools.partial(classic.drawing, "cartpole"),
         )
     )
 

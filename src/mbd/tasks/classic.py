@@ -100,7 +100,7 @@ def cartpole_dynamics(x: jnp.ndarray, u: jnp.ndarray, params: dict) -> jnp.ndarr
     Args:
         x: (4,) cart position (m), pole angle from upright (rad), their velocities.
         u: (1,) force on the cart (N).
-        params: ``{"mass": scalar}``, the pole's mass (kg).
+        params: ``{"mass": scalar, ...}``, the pole's mass (kg).
 
     Returns:
         (4,) next state.
@@ -121,13 +121,18 @@ def cartpole_dynamics(x: jnp.ndarray, u: jnp.ndarray, params: dict) -> jnp.ndarr
 
 
 def cartpole_reward(x: jnp.ndarray, u: jnp.ndarray, params: dict) -> jnp.ndarray:
-    """cos(theta) - 0.05 x^2 - 0.01 theta'^2 - 0.0001 F^2."""
-    del params
-    return jnp.cos(x[1]) - 0.05 * x[0] ** 2 - 0.01 * x[3] ** 2 - 1e-4 * u[0] ** 2
+    """cos(theta) - 0.05 (x - target)^2 - 0.01 theta'^2 - 0.0001 F^2; the target cart
+    position is the param ``target`` (0 if absent)."""
+    dx = x[0] - params.get("target", 0.0)
+    return jnp.cos(x[1]) - 0.05 * dx**2 - 0.01 * x[3] ** 2 - 1e-4 * u[0] ** 2
 
 
 def cartpole(
-    horizon: int = CARTPOLE_HORIZON, demo: bool = False, seed: int = 0, mass: float = POLE_MASS
+    horizon: int = CARTPOLE_HORIZON,
+    demo: bool = False,
+    seed: int = 0,
+    mass: float = POLE_MASS,
+    target: float = 0.0,
 ) -> Problem:
     """The cart-pole swing-up from hanging down, at rest at x = 0.
 
@@ -136,6 +141,7 @@ def cartpole(
         demo: unsupported (must be False).
         seed: unused (deterministic).
         mass: pole mass in kg (a param).
+        target: the cart position (m) to balance at (a param: a command).
 
     Returns:
         :class:`~mbd.problem.Problem`, state (4,), force (1,) in [-10, 10].
@@ -153,14 +159,72 @@ def cartpole(
         CARTPOLE_FORCE,
         name="cartpole",
         dt=CARTPOLE_DT,
-        params={"mass": jnp.float32(mass)},
+        params={"mass": jnp.float32(mass), "target": jnp.float32(target)},
     )
 
 
+PARAM_RANGES = {
+    "pendulum": {"mass": (0.3, 3.0)},
+    "cartpole": {"target": (-1.5, 1.5), "mass": (0.05, 0.5)},
+}
+"""The params a user steers (the live view's sliders), with their ranges."""
+
+PENDULUM_MJCF = """
+<mujoco model="pendulum (drawing)">
+  <worldbody>
+    <geom name="floor" type="plane" size="3 3 0.1" pos="0 0 0"/>
+    <geom name="pivot" type="sphere" size="0.06" pos="0 0 1.2" rgba="0.3 0.3 0.3 1"/>
+    <body name="pole" pos="0 0 1.2">
+      <joint name="hinge" type="hinge" axis="0 1 0"/>
+      <geom type="capsule" fromto="0 0 0 0 0 1" size="0.04" rgba="0.85 0.45 0.2 1"/>
+      <body name="tip" pos="0 0 1">
+        <geom type="sphere" size="0.1" rgba="0.2 0.45 0.85 1"/>
+      </body>
+    </body>
+  </worldbody>
+</mujoco>
+"""
+"""A drawing of the pendulum (1 m pole, pivot 1.2 m up); qpos = theta (0 upright)."""
+
+CARTPOLE_MJCF = """
+<mujoco model="cart-pole (drawing)">
+  <worldbody>
+    <geom name="floor" type="plane" size="4 2 0.1" pos="0 0 0"/>
+    <geom name="rail" type="box" size="3 0.02 0.02" pos="0 0 0.25" rgba="0.3 0.3 0.3 1"/>
+    <body name="cart" pos="0 0 0.25">
+      <joint name="slide" type="slide" axis="1 0 0"/>
+      <geom type="box" size="0.2 0.12 0.08" rgba="0.2 0.45 0.85 1"/>
+      <body name="pole" pos="0 0 0.08">
+        <joint name="hinge" type="hinge" axis="0 1 0"/>
+        <geom type="capsule" fromto="0 0 0 0 0 1" size="0.03" rgba="0.85 0.45 0.2 1"/>
+        <body name="tip" pos="0 0 1"><geom type="sphere" size="0.06"/></body>
+      </body>
+    </body>
+  </worldbody>
+</mujoco>
+"""
+"""A drawing of the cart-pole (pole of 2 x 0.5 m); qpos = (x, theta)."""
+
+
+def drawing(name: str):
+    """The live view's :class:`~mbd.view.scene.Drawing` of ``pendulum`` or ``cartpole``."""
+    from mbd.view.scene import Drawing
+
+    if name == "pendulum":
+        return Drawing(PENDULUM_MJCF, lambda x: np.asarray(x, np.float64)[:1], track="tip")
+    if name == "cartpole":
+        return Drawing(CARTPOLE_MJCF, lambda x: np.asarray(x, np.float64)[:2], track="tip")
+    raise KeyError(f"no drawing of {name!r}")
+
+
 __all__ = [
+    "CARTPOLE_MJCF",
+    "PARAM_RANGES",
+    "PENDULUM_MJCF",
     "cartpole",
     "cartpole_dynamics",
     "cartpole_reward",
+    "drawing",
     "pendulum",
     "pendulum_dynamics",
     "pendulum_reward",
