@@ -35,7 +35,7 @@ POLE = """<mujoco><worldbody><body><joint type="hinge" axis="0 1 0"/>
 
 ctrl = make_controller(problem, "mbd", mbd.MBDConfig(num_samples=256), MPCConfig(iterations=2))
 loop = RealtimeLoop(ctrl, SimPlant(problem))
-scene = scene_for(problem, Drawing(POLE, qpos=lambda x: np.asarray(x)[:1]))  # a pole
+scene = scene_for(problem, Drawing(POLE, qpos=lambda x: np.asarray(x)[:1], velocity=(1,)))
 with LiveView(loop, scene, params={"mass": (0.5, 3.0)}) as view:
     print(f"open {view.url}", flush=True)
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else math.inf

@@ -160,6 +160,17 @@ def test_a_reused_folder_holds_only_the_new_run(tmp_path, capsys):
     assert "held an earlier run" in capsys.readouterr().err
 
 
+def test_a_folder_without_a_manifest_loses_nothing(tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "plan.png").write_text("the user's own figure")
+    (out / "summary.json").write_text("the user's own notes")
+    with atomic_out_dir(out) as tmp:
+        (tmp / "summary.json").write_text("the run's")
+    assert (out / "plan.png").read_text() == "the user's own figure"  # not the run's: kept
+    assert (out / "summary.json").read_text() == "the run's"
+
+
 # --- 4-7, 13: one line and exit 2 -------------------------------------------------------
 
 
@@ -195,8 +206,8 @@ def test_config_extremes_are_refused():
             MBDConfig(**kw)
     with pytest.raises(ConfigError, match=r"beta_start.*swap"):
         MBDConfig(beta_start=0.01, beta_end=1e-4)
-    MBDConfig(temperature=1e-8)
-    MBDConfig(temperature=1e8)
+    MBDConfig(temperature=1e-30)
+    MBDConfig(temperature=1e30)
     from mbd.baselines.mppi import MPPIConfig
 
     with pytest.raises(ConfigError, match="temperature"):

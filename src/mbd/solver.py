@@ -114,7 +114,7 @@ class MBDConfig:
         num_samples: Monte Carlo samples per diffusion step (Nsample; >= 1).
         num_steps: diffusion steps N (>= 1; >= 2 for the reference reading).
         temperature: lambda of p_J = exp(normalized reward / lambda) (Eq. 2), in
-            [1e-8, 1e8].
+            [1e-30, 1e30] (a tiny lambda puts all the weight on the best sample).
         schedule: beta schedule: linear (A.4.2), quadratic, or cosine.
         beta_start: first beta, in (0, 1), at most ``beta_end``.
         beta_end: last beta, in (0, 1).
@@ -174,7 +174,7 @@ class MBDConfig:
         return self.num_steps if self.reading == "paper" else self.num_steps - 1
 
 
-TEMPERATURE_RANGE = (1e-8, 1e8)
+TEMPERATURE_RANGE = (1e-30, 1e30)
 """The temperatures lambda :func:`validate_config` accepts (the weights are float32)."""
 
 
@@ -197,14 +197,14 @@ def validate_config(config: MBDConfig) -> None:
         )
     t = config.temperature
     if not (isinstance(t, int | float) and not isinstance(t, bool) and math.isfinite(t)):
-        raise ConfigError("temperature", f"must be a number in [1e-08, 1e+08] (got {t})")
+        raise ConfigError("temperature", f"must be a number in [1e-30, 1e+30] (got {t})")
     if not TEMPERATURE_RANGE[0] <= t <= TEMPERATURE_RANGE[1]:
-        # exp(r / lambda) is formed in float32: beyond this range r / lambda overflows
-        # (all weights NaN) or vanishes (uniform weights), silently either way.
+        # log w = r / lambda is float32: near float32's smallest numbers lambda rounds to
+        # 0 (r / lambda is inf or NaN, every weight 0); near its largest, to inf.
         raise ConfigError(
             "temperature",
-            f"must be in [1e-08, 1e+08] (got {t:g}): the weights exp(r / lambda) are "
-            "float32, where a smaller lambda overflows and a larger one gives equal weights",
+            f"must be in [1e-30, 1e+30] (got {t:g}): the weights are computed in float32, "
+            "where a lambda outside it rounds to 0 or overflows",
         )
     if config.schedule not in SCHEDULES:
         raise ConfigError(

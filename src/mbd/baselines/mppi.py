@@ -52,7 +52,7 @@ class MPPIConfig:
     Attributes:
         num_samples: samples per iteration (>= 1).
         num_iterations: iterations K (>= 1).
-        temperature: lambda of w ∝ exp(normalized reward / lambda), in [1e-8, 1e8].
+        temperature: lambda of w ∝ exp(normalized reward / lambda), in [1e-30, 1e30].
         noise_std: sampling std sigma_0 in normalized units (> 0); the std of every
             iteration with the ``fixed`` schedule.
         noise_schedule: ``fixed``, or ``linear`` / ``exponential`` decay from

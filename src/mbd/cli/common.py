@@ -188,7 +188,7 @@ def progress_console(quiet: bool) -> Any:
 def say_result(text: str) -> None:
     """Prints a command's result: one line on stdout, never wrapped (the convention:
     results on stdout, progress and notes on stderr)."""
-    print(" ".join(text.split()), flush=True)
+    print(text.replace("\n", " "), flush=True)
 
 
 def fail(prog: str, err: Exception) -> int:
@@ -236,12 +236,6 @@ def check_out_dir(path: Path) -> Path:
 MANIFEST = ".mbd-run"
 """The file in an output folder that lists the files the run there wrote."""
 
-RUN_FILES = (
-    "summary.json", "trajectory.npz", "reward.png", "plan.png", "render.html",
-    "solution.npy", "convergence.png", "rl.json",
-)  # fmt: skip
-"""Files a run writes, removed from a folder of a run made before :data:`MANIFEST`."""
-
 
 def fresh_out_dir(base: Path) -> Path:
     """A default output folder that keeps earlier runs: ``base`` if it does not exist,
@@ -260,13 +254,14 @@ def fresh_out_dir(base: Path) -> Path:
 
 
 def _earlier_run_files(path: Path) -> list[str]:
-    """The files of the run an output folder holds (its manifest's, or the known names)."""
+    """The files of the run an output folder holds: the names its manifest lists (plain
+    names only); none without a manifest (a folder of the user's own is left alone)."""
     manifest = path / MANIFEST
-    if manifest.is_file():
-        names = [n for n in manifest.read_text().splitlines() if n and "/" not in n]
-    else:
-        names = list(RUN_FILES)
-    return [n for n in names if (path / n).exists() and n != MANIFEST]
+    if not manifest.is_file():
+        return []
+    names = [n.strip() for n in manifest.read_text().splitlines()]
+    plain = [n for n in names if n and "/" not in n and "\\" not in n and n not in (".", "..")]
+    return [n for n in plain if n != MANIFEST and (path / n).exists()]
 
 
 @contextmanager
@@ -276,7 +271,8 @@ def atomic_out_dir(path: Path) -> Iterator[Path]:
     Nothing is half-written: if the block raises, the temporary folder is removed and
     ``path`` is left as it was. One folder holds one run: the files an earlier run wrote
     there (listed in its :data:`MANIFEST`) and the new run did not are removed, with a
-    note on stderr; other files are left alone.
+    note on stderr; other files (and every file of a folder without a manifest) are
+    left alone, but for the new run's own, which replace files of the same name.
 
     Args:
         path: the final output folder (created with its parents if missing).

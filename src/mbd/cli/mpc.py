@@ -117,6 +117,10 @@ class MPCOptions:
 DEFAULT_DURATION = 10.0
 """Seconds of plant time of a --realtime run without --duration (and without --view)."""
 
+KEEP_SECONDS = 600.0
+"""A --view run without --duration keeps (and writes) the plant's states of its last
+this many seconds."""
+
 
 def _usage() -> str:
     lines = ["usage: mbd mpc TASK [options]   (mbd mpc TASK --help lists the options)", ""]
@@ -438,19 +442,22 @@ def _run_realtime(
             plant = SimPlant(plant_model, params=plant_params)
 
             def on_replan(r, plan):
+                of = "" if math.isinf(duration) else f"/{duration:g}"
                 status.update(
-                    f"{name} ({opts.method}, real time): t {r.state_time:.2f}/{duration:g} s, "
+                    f"{name} ({opts.method}, real time): t {r.state_time:.2f}{of} s, "
                     f"replan {1e3 * (r.ready - r.read):.1f} ms, {r.num_samples} samples"
                 )
 
             loop = RealtimeLoop(ladder, plant, rate=opts.rate, on_replan=on_replan)
+            # a run of no set length keeps the plant's states of its last 10 minutes
+            keep = math.ceil(KEEP_SECONDS / problem.dt) if math.isinf(duration) else None
             view = None
-            if opts.view:
-                view = _start_view(loop, task, problem, name, opts, plant_params)
-                status.update(f"{name} ({opts.method}): warming up; the view is at {view.url}")
             try:
+                if opts.view:
+                    view = _start_view(loop, task, problem, name, opts)
+                    status.update(f"{name} ({opts.method}): warming up; the view: {view.url}")
                 with _ctrl_c_stops(loop):
-                    res = loop.run(jax.random.key(opts.seed), duration)
+                    res = loop.run(jax.random.key(opts.seed), duration, keep=keep)
             finally:
                 if view is not None:
                     view.close()
@@ -499,8 +506,9 @@ def _run_realtime(
 
             from mbd.sim.render import save_html
 
+            kept = len(jax.tree_util.tree_leaves(res.states)[0])  # (the last 10 min)
             replay = SimpleNamespace(
-                states=res.states, rewards=res.rewards, reward=s["closed_loop_return"]
+                states=res.states, rewards=res.rewards[-kept:], reward=s["closed_loop_return"]
             )
             save_html(problem, replay, tmp / "render.html", title=title)
 
@@ -517,18 +525,33 @@ def _run_realtime(
         f"p95, {s['missed_deadlines']} of {s['replans']} past the {s['deadline_ms']:.0f} ms "
         f"deadline -> {opts.out}"
     )
+    # a run of no set length (--view without --duration) ends by Ctrl-C: not a failure
+    endless = math.isinf(duration)
     if res.interrupted:
-        line = f"interrupted after {s['sim_seconds']:.2f} s of plant time; {line}"
+        how = "stopped" if endless else "interrupted"
+        line = f"{how} after {s['sim_seconds']:.2f} s of plant time; {line}"
     _fall_note(name, summary["metrics"], opts.quiet)
     say_result(num(s["closed_loop_return"], ".6g") if opts.quiet else line)
-    return EXIT_INTERRUPTED if res.interrupted else 0
+    return EXIT_INTERRUPTED if res.interrupted and not endless else 0
+
+
+def _plant_follows(mismatch: float):
+    """How a slider's new params reach the plant: the same, or with --mismatch the mass
+    kept (1 + mismatch) times the planner's."""
+    if mismatch == 0.0:
+        return True
+
+    def plant(params):
+        return {**params, "mass": params["mass"] * (1.0 + mismatch)}
+
+    return plant
 
 
 class _ViewError(Exception):
     """The live view could not start (viser missing, the port taken)."""
 
 
-def _start_view(loop, task, problem, name: str, opts: MPCOptions, plant_params):
+def _start_view(loop, task, problem, name: str, opts: MPCOptions):
     """Serves the live view of the loop and says where, in one line on stderr."""
     import sys
 
@@ -544,7 +567,8 @@ def _start_view(loop, task, problem, name: str, opts: MPCOptions, plant_params):
             params={p[0]: (p[1], p[2]) for p in task.param_ranges},
             port=opts.port,
             title=f"{name} ({opts.method})",
-            plant_params=plant_params is None,  # a --mismatch plant keeps its own params
+            # the plant follows a slider too; with --mismatch, its mass stays off the model's
+            plant_params=_plant_follows(opts.mismatch),
         )
     except ImportError as e:
         raise _ViewError(str(e)) from None

@@ -25,6 +25,7 @@ given planner latency does to a task.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import math
 import threading
@@ -156,8 +157,11 @@ class SimPlant:
                 "plant needs one (make_problem(..., dt=...))"
             )
         check_plant_params(problem, params, "SimPlant")
+        if step is not None and params is not None:
+            raise ValueError("SimPlant: give params or step, not both (a step has its own)")
         self.dt = float(problem.dt)
         self.problem = problem
+        self._own_step = step is not None
         self._params = problem.params if params is None else params
         if step is None:
             self._step = _jitted_plant(problem)  # params an argument: a new one compiles nothing
@@ -167,6 +171,8 @@ class SimPlant:
         self._x0 = problem.init_state if x0 is None else x0
         self._x = self._x0
         self._next: PyTree = None
+        self._computing = False
+        self._pending: list[Callable[[PyTree], PyTree]] = []  # pushes during a tick
         self._t = 0.0
         self._lock = threading.Lock()
         self.name = "step"
@@ -183,8 +189,10 @@ class SimPlant:
 
     def set_params(self, params: PyTree) -> None:
         """The plant's params from the next tick on (same structure: nothing compiles);
-        refused for a problem without params."""
+        refused for a problem without params, and for a step of one's own."""
         check_plant_params(self.problem, params, "SimPlant.set_params")
+        if self._own_step:
+            raise ValueError("SimPlant.set_params: this plant steps with a step of its own")
         with self._lock:
             self._params = params
 
@@ -206,9 +214,18 @@ class SimPlant:
                 self._x, self._next = self._next, None
             self._t = t
             x, params = self._x, self._params
-        x_next, r = self._step(x, jnp.asarray(u, jnp.float32), params)
-        x_next = jax.block_until_ready(x_next)
+            self._computing = True
+        try:
+            x_next, r = self._step(x, jnp.asarray(u, jnp.float32), params)
+            x_next = jax.block_until_ready(x_next)
+        except BaseException:
+            with self._lock:
+                self._computing, self._pending = False, []
+            raise
         with self._lock:
+            for apply in self._pending:  # a push during the step acts on what it computed
+                x_next = apply(x_next)
+            self._computing, self._pending = False, []
             self._next = x_next
         return float(r)
 
@@ -225,7 +242,9 @@ class SimPlant:
             return jax.tree_util.tree_map(lambda a, b: jnp.asarray(a, jnp.result_type(b)), fn(x), x)
 
         with self._lock:
-            if self._next is not None:
+            if self._computing:  # the tick under way computes the next state: push that
+                self._pending.append(apply)
+            elif self._next is not None:
                 self._next = apply(self._next)
             else:
                 self._x = apply(self._x)
@@ -313,8 +332,8 @@ class RealtimeResult:
 
     Attributes:
         times: (T,) plant time of each tick (seconds since the start).
-        states: the plant's states after each tick (pytree, leading T), or None
-            (callback plants).
+        states: the plant's states after each tick (pytree, leading T), or after the
+            last ``keep`` ticks of :meth:`RealtimeLoop.run`; None for callback plants.
         controls: (T, nu) the controls applied.
         rewards: (T,) the plant's stage rewards (NaN where unknown).
         replans: one :class:`Replan` per plan installed.
@@ -433,6 +452,7 @@ class RealtimeLoop:
         self._paused_since: float | None = None
         self._paused_total = 0.0
         self._live: dict | None = None  # the run's records, for stats()
+        self._last_read: tuple[PyTree, float] = (self.problem.init_state, 0.0)
         self._interrupted = False
         self._error: BaseException | None = None
         # the jitted functions fit_to_rate timed: its compiles serve the loop
@@ -461,7 +481,14 @@ class RealtimeLoop:
 
     def pause(self) -> None:
         """Freezes the world: the plant stops ticking and the planner waits; the plant's
-        clock does not count the pause (nor does the real-time factor)."""
+        clock does not count the pause (nor does the real-time factor).
+
+        Raises:
+            TypeError: a plant that is not a :class:`SimPlant` (a robot does not wait),
+                or a :class:`FakeClock` loop.
+        """
+        if not isinstance(self.plant, SimPlant) or not self.clock.threaded:
+            raise TypeError("pause needs a SimPlant on a wall clock (a robot does not wait)")
         with self._lock:
             if self._paused_since is None:
                 self._paused_since = self.clock.now()
@@ -515,7 +542,7 @@ class RealtimeLoop:
         if live is None:
             return out
         rec, replans = live["rec"], live["replans"]
-        n = len(rec["times"])
+        n = min(len(rec["times"]), len(rec["rewards"]))  # a tick may be half recorded
         times = np.asarray(rec["times"][max(0, n - last) : n], np.float64)
         rewards = np.asarray(rec["rewards"][max(0, n - last) : n], np.float64)
         sim = n * self.dt
@@ -544,9 +571,15 @@ class RealtimeLoop:
         self._stop.set()
 
     def snapshot(self) -> tuple[Plan | None, PyTree, float]:
-        """(the current plan, the plant's latest state, its time): for a live view."""
-        x, t = self.plant.state()
+        """(the current plan, the plant's latest state, its time): for a live view. For
+        a :class:`CallbackPlant` the state is the one the planner read last (the robot's
+        ``read_state`` is called by the planner only)."""
+        if isinstance(self.plant, SimPlant):
+            x, t = self.plant.state()
+            with self._lock:
+                return self._plan, x, t
         with self._lock:
+            x, t = self._last_read
             return self._plan, x, t
 
     # -- running -----------------------------------------------------------------------
@@ -581,6 +614,8 @@ class RealtimeLoop:
                 lag = self.clock.now() - due
                 if lag < 0:
                     self.clock.sleep(-lag)
+                    if not self._running.is_set():  # paused while waiting: no tick
+                        continue
                 elif lag > self.dt:
                     rec["late"] += 1
                 self._tick(k * self.dt, rec)
@@ -595,7 +630,10 @@ class RealtimeLoop:
 
     def _read(self):
         try:
-            return self.plant.state()
+            x, t = self.plant.state()
+            with self._lock:
+                self._last_read = (x, t)
+            return x, t
         except Exception as e:
             name = "read_state" if isinstance(self.plant, CallbackPlant) else "state"
             raise PlantError(_one_line(name, math.nan, e)) from None
@@ -663,13 +701,16 @@ class RealtimeLoop:
             b = self.budgets[new]
             budgets.append((self.clock.now() - t0, b.num_samples, b.iterations, why))
 
-    def run(self, key: Array, duration: float) -> RealtimeResult:
+    def run(self, key: Array, duration: float, keep: int | None = None) -> RealtimeResult:
         """Warms up (compiles, plans from the plant's first state), then runs the plant
         for ``duration`` seconds while the planner replans.
 
         Args:
             key: PRNG key (one for the warm-up, one per replan).
-            duration: seconds of plant time (> 0).
+            duration: seconds of plant time (> 0; ``math.inf`` on a wall clock: until
+                :meth:`stop` or Ctrl-C).
+            keep: keep the plant's states of the last ``keep`` ticks only (None: all);
+                a run of no set length needs a bound.
 
         Returns:
             :class:`RealtimeResult`; also after Ctrl-C (``interrupted``).
@@ -700,8 +741,10 @@ class RealtimeLoop:
         t_m = 0.0
         if hasattr(self.plant, "begin"):
             self.plant.begin()
+        states_kept = collections.deque(maxlen=keep)
         rec: dict = {
-            "times": [], "controls": [], "rewards": [], "states": [], "late": 0, "starved": 0,
+            "times": [], "controls": [], "rewards": [], "states": states_kept, "late": 0,
+            "starved": 0,
         }  # fmt: skip
         replans: list[Replan] = []
         b = self.budgets[self.level]

@@ -210,10 +210,15 @@ def drawing(name: str):
     """The live view's :class:`~mbd.view.scene.Drawing` of ``pendulum`` or ``cartpole``."""
     from mbd.view.scene import Drawing
 
+    # a push: the pendulum's angular velocity (rad/s per m/s at its 1 m tip), the cart's
     if name == "pendulum":
-        return Drawing(PENDULUM_MJCF, lambda x: np.asarray(x, np.float64)[:1], track="tip")
+        return Drawing(
+            PENDULUM_MJCF, lambda x: np.asarray(x, np.float64)[:1], track="tip", velocity=(1,)
+        )
     if name == "cartpole":
-        return Drawing(CARTPOLE_MJCF, lambda x: np.asarray(x, np.float64)[:2], track="tip")
+        return Drawing(
+            CARTPOLE_MJCF, lambda x: np.asarray(x, np.float64)[:2], track="tip", velocity=(2,)
+        )
     raise KeyError(f"no drawing of {name!r}")
 
 

@@ -26,7 +26,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -46,6 +46,34 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuses a port outside [1, 65535] or one in use (viser would silently take the
+    next one, and the printed address would be wrong)."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ValueError(f"port must be an integer in [1, 65535] (got {port!r})")
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            raise OSError(f"port {port} is in use") from None
+
+
+def _like(value: float, old: Any) -> Any:
+    """``value`` as a leaf of the same kind as ``old`` (a Python number, a NumPy or a JAX
+    array, weakly typed or not, its dtype and shape), so the planner compiles nothing."""
+    if isinstance(old, bool) or not isinstance(
+        old, int | float | np.ndarray | np.generic | jax.Array
+    ):
+        raise TypeError(f"a slider steers a number (the param is a {type(old).__name__})")
+    if isinstance(old, int | float):
+        return type(old)(value)
+    if isinstance(old, np.ndarray | np.generic):
+        return np.asarray(value, old.dtype).reshape(np.shape(old))
+    if getattr(old, "weak_type", False) and old.ndim == 0:  # as jnp.asarray(1.0) makes
+        return jnp.asarray(float(value))
+    return jnp.asarray(value, old.dtype).reshape(old.shape)
 
 
 def _require_viser():
@@ -83,13 +111,14 @@ class LiveView:
             None).
         params: the params to steer: name -> (low, high); each becomes a slider. The
             loop's params must be a dict holding them.
-        port: TCP port (a free one if None).
+        port: TCP port, in [1, 65535] and free (a free one if None).
         host: the address to serve on (default 127.0.0.1: this machine only).
         title: the page's heading.
         samples: trajectories sampled around the plan to draw (0: none).
         push_speed: the push's velocity change, m/s (state units for a vector state).
         plant_params: slider changes go to a :class:`SimPlant` too (the world follows
-            the command), not only to the planner.
+            the command), not only to the planner; or a function ``plant(params) ->
+            params`` that makes the plant's from the planner's (e.g. a mass kept off).
         fps: view updates per second.
     """
 
@@ -103,7 +132,7 @@ class LiveView:
         title: str = "mbd",
         samples: int = 4,
         push_speed: float = 0.5,
-        plant_params: bool = True,
+        plant_params: bool | Callable[[Any], Any] = True,
         fps: float = 20.0,
     ):
         viser = _require_viser()
@@ -115,12 +144,19 @@ class LiveView:
         self.params = ranges
         self.samples = int(samples)
         self.push_speed = float(push_speed)
-        self.plant_params = bool(plant_params) and self.problem.params is not None
+        self.plant_params = plant_params if self.problem.params is not None else False
         self.fps = float(fps)
-        self.port = free_port(host) if port is None else int(port)
         self.host = host
+        if port is not None:
+            _check_port(host, port)
         with contextlib.redirect_stdout(io.StringIO()):  # viser prints a banner on stdout
-            self.server = viser.ViserServer(host=host, port=self.port, label=title, verbose=False)
+            self.server = viser.ViserServer(
+                host=host, port=0 if port is None else int(port), label=title, verbose=False
+            )
+        self.port = int(self.server.get_port())
+        if port is not None and self.port != int(port):  # viser moved on to another port
+            self._stop_server()
+            raise OSError(f"port {port} is in use")
         self.pushes = 0
         self._plan: Plan | None = None
         self._plan_drawn: Plan | None = None
@@ -131,7 +167,12 @@ class LiveView:
         self._thread: threading.Thread | None = None
         self._rollout = None
         self._key = jax.random.key(0)
-        self._build(title)
+        self._params_lock = threading.Lock()
+        try:
+            self._build(title)
+        except BaseException:
+            self._stop_server()
+            raise
         previous = loop.on_replan
 
         def on_replan(replan: Replan, plan: Plan) -> None:
@@ -224,21 +265,25 @@ class LiveView:
                 )  # fmt: skip
                 slider.on_update(lambda event, name=name: self._set_param(name, event.target.value))
                 self._sliders[name] = slider
-            push = gui.add_button("Push", disabled=not scene.can_push)
+            simulated = isinstance(self.loop.plant, SimPlant)  # a robot is not pushed here
+            push = gui.add_button("Push", disabled=not (scene.can_push and simulated))
             push.on_click(lambda event: self.push())
-            self._pause = gui.add_button("Pause")
+            self._pause = gui.add_button("Pause", disabled=not simulated)
             self._pause.on_click(lambda event: self.toggle_pause())
-            reset = gui.add_button("Reset", disabled=not isinstance(self.loop.plant, SimPlant))
+            reset = gui.add_button("Reset", disabled=not simulated)
             reset.on_click(lambda event: self.loop.reset())
 
     # -- steering ----------------------------------------------------------------------
 
     def _set_param(self, name: str, value: float) -> None:
-        current = self.loop.params
-        old = current[name]
-        new = dict(current)
-        new[name] = jnp.asarray(value, dtype=jnp.result_type(old)).reshape(np.shape(old))
-        self.loop.set_params(new, plant=self.plant_params)
+        with self._params_lock:  # sliders move from viser's threads: one change at a time
+            new = dict(self.loop.params)
+            new[name] = _like(value, new[name])
+            self.loop.set_params(new)
+            if callable(self.plant_params):
+                self.loop.plant.set_params(self.plant_params(new))
+            elif self.plant_params and isinstance(self.loop.plant, SimPlant):
+                self.loop.plant.set_params(new)
 
     def push(self) -> None:
         """Pushes the plant's robot (its next tick starts from the pushed state)."""
@@ -259,10 +304,9 @@ class LiveView:
         """Pauses a running loop, or resumes a paused one."""
         if self.loop.paused:
             self.loop.resume()
-            self._pause.label = "Pause"
         else:
             self.loop.pause()
-            self._pause.label = "Resume"
+        self._pause.label = "Resume" if self.loop.paused else "Pause"
 
     # -- drawing -----------------------------------------------------------------------
 
@@ -314,7 +358,8 @@ class LiveView:
         def num(v, spec: str, unit: str = "") -> str:
             return "-" if v is None else f"{v:{spec}}{unit}"
 
-        mean = float(np.mean(s["rewards"][-40:])) if len(s["rewards"]) else None
+        last = max(1, round(2.0 / self.loop.dt))  # 2 s of ticks
+        mean = float(np.mean(s["rewards"][-last:])) if len(s["rewards"]) else None
         lines = [
             f"t = {s['sim_seconds']:.2f} s{' (paused)' if s['paused'] else ''}",
             f"real-time factor {num(s['realtime_factor'], '.3f')}",
@@ -323,6 +368,9 @@ class LiveView:
             f"reward {num(mean, '.3f')} (last 2 s)",
         ]
         self._figures.content = "  \n".join(lines)
+        label = "Resume" if s["paused"] else "Pause"  # a run that ended resumes itself
+        if self._pause.label != label:
+            self._pause.label = label
         if len(s["times"]) > 1:
             self._reward_plot.data = (s["times"], s["rewards"])
 
@@ -390,6 +438,9 @@ class LiveView:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5.0)
+        self._stop_server()
+
+    def _stop_server(self) -> None:
         with contextlib.suppress(Exception), contextlib.redirect_stdout(io.StringIO()):
             self.server.stop()
 

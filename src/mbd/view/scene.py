@@ -9,7 +9,7 @@ Three kinds of problem:
 - a problem in pure JAX with a drawing (a :class:`Drawing`: an MJCF model for the eyes
   only and the map from a state to its ``qpos``), as the pendulum and cart-pole tasks have;
 - any other problem: its state drawn as a point in 3-D (the state's first three numbers),
-  and the plan as the path of that point.
+  and the plan as the path of that point; it cannot be pushed.
 """
 
 from __future__ import annotations
@@ -32,11 +32,14 @@ class Drawing:
         mjcf: an MJCF model of what to draw (its geoms; its dynamics are unused).
         qpos: ``qpos(state) -> (nq,)`` NumPy, the model's joint positions for a state.
         track: the body whose path shows the plan (the last body if None).
+        velocity: indices of the state vector that a push adds to (its velocities, in
+            the order of the push's x, y, z); empty: the state cannot be pushed.
     """
 
     mjcf: str
     qpos: Callable[[Any], np.ndarray]
     track: str | None = None
+    velocity: tuple[int, ...] = ()
 
 
 @dataclasses.dataclass
@@ -112,7 +115,8 @@ class Scene:
 
     def push(self, state: PyTree, velocity: np.ndarray) -> PyTree:
         """The state after a push that changes the pushed body's velocity by ``velocity``
-        (3,) m/s (world frame), or its velocities by that much for a state vector.
+        (3,) m/s (world frame), or, for a drawn state vector, the entries its drawing
+        names as velocities by that much.
 
         Raises:
             TypeError: a scene that cannot push (see :attr:`can_push`).
@@ -170,7 +174,8 @@ def _impulse(m: Any, d: Any, body: int, velocity: np.ndarray) -> np.ndarray:
         mujoco.mj_solveM(m, d, out.reshape(1, nv), jacp[k].reshape(1, nv))
         minv_jt[:, k] = out
     a = jacp @ minv_jt  # (3, 3): the body's velocity per unit impulse
-    p, *_ = np.linalg.lstsq(a, velocity, rcond=None)
+    # rcond: directions the body can hardly move in (a singular pose) get no impulse
+    p, *_ = np.linalg.lstsq(a, velocity, rcond=1e-6)
     return minv_jt @ p
 
 
@@ -228,6 +233,8 @@ def _drawn_scene(problem: Problem, drawing: Drawing) -> Scene:
     track = m.nbody - 1
     if drawing.track is not None:
         track = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, drawing.track)
+        if track < 1:
+            raise ValueError(f"the drawing has no body named {drawing.track!r} to track")
 
     def poses(states: PyTree) -> tuple[np.ndarray, np.ndarray]:
         leaves = jax.tree_util.tree_leaves(states)
@@ -245,23 +252,26 @@ def _drawn_scene(problem: Problem, drawing: Drawing) -> Scene:
         pos, _ = poses(states)
         return np.swapaxes(pos[:, track - 1 : track], 0, 1)
 
-    push = _vector_push(problem)
+    push = _vector_push(problem, drawing.velocity)
     label = "path of " + mujoco_name(m, track)
     return Scene(poses, paths, geoms, floor, floor_z, push, label)
 
 
-def _vector_push(problem: Problem) -> Callable | None:
-    """A push for a state vector (positions, then velocities): the velocities (its second
-    half) change by the push's first numbers."""
+def _vector_push(problem: Problem, index: tuple[int, ...]) -> Callable | None:
+    """A push for a state vector: the entries ``index`` (its velocities, declared by the
+    drawing) change by the push's x, y, z in turn."""
     x0 = problem.init_state
-    if not (isinstance(x0, np.ndarray | jax.Array) and np.ndim(x0) == 1 and np.size(x0) % 2 == 0):
+    if not index:
         return None
-    half = np.size(x0) // 2
+    if not (isinstance(x0, np.ndarray | jax.Array) and np.ndim(x0) == 1):
+        raise ValueError("a drawing's velocity indices need a state vector")
+    if max(index) >= np.size(x0) or min(index) < 0:
+        raise ValueError(f"velocity indices {index} outside a state of {np.size(x0)} numbers")
 
     def push(state, velocity: np.ndarray):
         x = np.array(state, np.float64)
-        k = min(half, len(velocity))
-        x[half : half + k] += velocity[:k]
+        for i, v in zip(index, velocity, strict=False):
+            x[i] += v
         return np.asarray(x, np.asarray(state).dtype)
 
     return push
@@ -277,7 +287,7 @@ def _point_scene(problem: Problem) -> Scene:
         pts[:, :k] = flat[:, :k]
         return pts[None]
 
-    return Scene(None, paths, [], False, 0.0, _vector_push(problem), "state (x0, x1, x2)")
+    return Scene(None, paths, [], False, 0.0, None, "state (x0, x1, x2)")
 
 
 def scene_for(problem: Problem, drawing: Drawing | None = None) -> Scene:
