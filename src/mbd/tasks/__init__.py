@@ -200,6 +200,24 @@ def _register_robots() -> None:
         )
     )
 
+    from mbd.tasks import legged
+
+    register_task(
+        TaskSpec(
+            name="quadruped",
+            summary="Go2-class quadruped (shipped MJCF) trotting on command: forward and "
+            "lateral velocity and yaw rate are params (MuJoCo; for mbd mpc)",
+            make=legged.make_quadruped,
+            config=MBDConfig(num_samples=128, num_steps=50, temperature=0.1),
+            horizon=25,
+            render=robots.render,
+            engines=("auto", *ENGINES),
+            loop_metrics=legged.quadruped_metrics,
+            mpc_defaults=(("knots", 6), ("spline", "cubic"), ("noise_level", 0.5)),
+            param_ranges=tuple((k, *v) for k, v in legged.COMMAND_RANGES.items()),
+        )
+    )
+
     for name, what, mpc_defaults in (
         # measured on the fake clock at the latency of 64 x 2 on 2 cores (docs/results.md)
         ("dmc-cartpole", "cart-pole", (("noise_level", 0.3), ("knots", 6), ("spline", "cubic"))),

@@ -1,0 +1,138 @@
+"""The quadruped (issue 23): its shipped model, its reward by hand, a command that
+compiles nothing, MJX against the native engine, and a short closed loop."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import mbd
+from mbd.tasks import legged
+
+mujoco = pytest.importorskip("mujoco")
+
+
+def _model():
+    return mujoco.MjModel.from_xml_string(legged.quadruped_xml())
+
+
+def test_the_model_has_the_published_figures():
+    m = _model()
+    # trunk 6.921 kg + 4 legs x (hip 0.678 + thigh 1.152 + calf 0.154 + foot 0.04)
+    assert m.body_subtreemass[1] == pytest.approx(6.921 + 4 * 2.024, abs=1e-9)
+    assert m.nu == 12 and m.nq == 19
+    name = lambda i: mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_JOINT, i)  # noqa: E731
+    ranges = {name(i): tuple(m.jnt_range[i]) for i in range(1, m.njnt)}
+    assert ranges["FL_hip"] == pytest.approx((-1.0472, 1.0472))
+    assert ranges["FR_thigh"] == pytest.approx((-1.5708, 3.4907))
+    assert ranges["RL_thigh"] == pytest.approx((-0.5236, 4.5379))
+    assert ranges["RR_calf"] == pytest.approx((-2.7227, -0.83776))
+    np.testing.assert_allclose(m.actuator_forcerange[:, 1], legged.TORQUE_LIMIT)
+
+
+def test_it_stands_on_its_servos():
+    m = _model()
+    d = mujoco.MjData(m)
+    mujoco.mj_resetDataKeyframe(m, d, 0)
+    for _ in range(400):  # 2 s holding the standing pose
+        mujoco.mj_step(m, d)
+    assert 0.24 < d.qpos[2] < 0.28 and d.sensordata[8] > 0.99
+    assert abs(d.qpos[0]) < 0.05  # it stays where it is
+
+
+def _reward_by_hand(m, d, u, cmd):
+    """The module doc's reward from MuJoCo's own data after a step (float64)."""
+    rot = d.xmat[1].reshape(3, 3)  # the trunk's orientation
+    v = rot.T @ d.qvel[:3]  # a free joint's qvel[:3] is world-frame linear velocity
+    w = d.qvel[3:6]  # ... and qvel[3:6] the angular velocity in the body's frame
+    up = rot[:, 2]
+    z = d.xpos[1, 2]
+    feet = [
+        mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SITE, f + "_foot") for f in "FL FR RL RR".split()
+    ]
+    feet_z = d.site_xpos[feet, 2] - legged.FOOT_RADIUS
+    phase = 2 * np.pi * d.time / legged.TROT_PERIOD + np.array([0, np.pi, np.pi, 0])
+    lift = legged.STEP_HEIGHT * np.maximum(0.0, np.sin(phase))
+    q, qd = d.qpos[7:], d.qvel[6:]
+    tau = np.clip(legged.KP * (u - q) - legged.KV * qd, -legged.TORQUE_LIMIT, legged.TORQUE_LIMIT)
+    fallen = z < legged.FALL_HEIGHT or up[2] < 0.5
+    return (
+        (-1.0 if fallen else 1.0)
+        - 2 * ((v[0] - cmd["vx"]) ** 2 + (v[1] - cmd["vy"]) ** 2)
+        - 0.5 * (w[2] - cmd["yaw_rate"]) ** 2
+        - 0.5 * (1 - up[2])
+        - 20 * (z - legged.STAND_HEIGHT) ** 2
+        - 10 * np.sum((feet_z - lift) ** 2)
+        - 1e-3 * np.sum(np.abs(tau * qd))
+    )
+
+
+def test_the_reward_by_hand_on_a_few_states():
+    cmd = {"vx": 0.3, "vy": -0.1, "yaw_rate": 0.2}
+    p = legged.make_quadruped(horizon=4, engine="mujoco", command=cmd, seed=3)
+    m = _model()
+    d = mujoco.MjData(m)
+    rng = np.random.default_rng(0)
+    x = p.init_state
+    d.qpos[:] = np.asarray(p.step.physics.view(x).qpos, np.float64)
+    for _ in range(3):
+        u = legged.HOME + rng.uniform(-0.3, 0.3, 12)
+        u = np.clip(u, p.action_low, p.action_high)
+        x, r = p.call_step(x, jnp.asarray(u, jnp.float32))
+        # the same step on the host, from the same float64 state
+        d.qpos[:] = np.asarray(p.step.physics.view(x).qpos, np.float64)
+        d.qvel[:] = np.asarray(p.step.physics.view(x).qvel, np.float64)
+        d.time = float(p.step.physics.view(x).time)
+        mujoco.mj_forward(m, d)
+        assert float(r) == pytest.approx(_reward_by_hand(m, d, u, cmd), abs=1e-4)
+
+
+def test_a_new_command_compiles_nothing():
+    p = legged.make_quadruped(horizon=3, engine="mujoco")
+    solver = mbd.make_solver(p, mbd.MBDConfig(num_samples=4, num_steps=2))
+    key = jax.random.key(0)
+    a = solver.solve(key)
+    turn = {**p.params, "yaw_rate": jnp.float32(0.8)}
+    b = solver.solve(key, params=turn)
+    assert solver.solve.num_compiles == 1
+    assert float(a.reward) != float(b.reward)  # the command reached the reward
+
+
+@pytest.mark.slow
+def test_mjx_steps_as_the_native_engine():
+    p = legged.make_quadruped(horizon=3, engine="mjx")
+    q = legged.make_quadruped(horizon=3, engine="mujoco")
+    u = jnp.asarray(legged.HOME, jnp.float32)
+    x, r = jax.jit(p.call_step)(p.init_state, u)
+    y, s = q.call_step(q.init_state, u)
+    qx = np.asarray(p.step.physics.view(x).qpos)
+    qy = np.asarray(q.step.physics.view(y).qpos)
+    np.testing.assert_allclose(qx, qy, atol=1e-4)
+    assert float(r) == pytest.approx(float(s), abs=1e-4)
+
+
+def test_a_short_closed_loop_reports_what_the_robot_did():
+    from mbd.mpc import MPCConfig, make_controller, run_timed
+
+    p = legged.make_quadruped(horizon=5, engine="mujoco")
+    ctrl = make_controller(
+        p, "mbd", mbd.MBDConfig(num_samples=8, num_steps=50),
+        MPCConfig(iterations=1, warmup_iterations=2),
+    )  # fmt: skip
+    res = run_timed(ctrl, jax.random.key(0), 5).result
+    m = legged.quadruped_metrics(p, res.states)
+    assert set(m) == {
+        "mean_forward_velocity", "velocity_error", "mean_yaw_rate", "fell", "torso_height_min"
+    }  # fmt: skip
+    assert m["fell"] is False and 0.2 < m["torso_height_min"] < 0.3
+    # by hand: the trunk's x over 5 steps of 0.02 s
+    x = np.asarray(p.step.physics.view(res.states).body_pos)[:, 0, 0]
+    x0 = float(np.asarray(p.step.physics.view(p.init_state).body_pos)[0, 0])
+    assert m["mean_forward_velocity"] == pytest.approx((x[-1] - x0) / 0.1, rel=1e-6)
+
+
+def test_bad_commands_are_refused():
+    with pytest.raises(ValueError, match="vx, vy, yaw_rate"):
+        legged.make_quadruped(horizon=3, engine="mujoco", command={"speed": 1.0})
