@@ -136,3 +136,53 @@ def test_a_short_closed_loop_reports_what_the_robot_did():
 def test_bad_commands_are_refused():
     with pytest.raises(ValueError, match="vx, vy, yaw_rate"):
         legged.make_quadruped(horizon=3, engine="mujoco", command={"speed": 1.0})
+
+
+# --- planning over randomized models --------------------------------------------------------
+
+
+def test_risk_measures_on_a_hand_made_batch():
+    from mbd.risk import risk_measure, risk_weights
+
+    r = jnp.array([3.0, 1.0, 2.0, 4.0])
+    assert float(risk_measure(r, "mean")) == pytest.approx(2.5)
+    assert float(risk_measure(r, "worst")) == pytest.approx(1.0)
+    assert float(risk_measure(r, "cvar", alpha=0.5)) == pytest.approx(1.5)  # mean of 1, 2
+    assert float(risk_measure(r, "cvar", alpha=0.3)) == pytest.approx(1.5)  # ceil(1.2) = 2
+    assert float(risk_measure(r, "cvar", alpha=1.0)) == pytest.approx(2.5)
+    np.testing.assert_allclose(risk_weights(r, "worst"), [0, 1, 0, 0])
+    with pytest.raises(ValueError, match="mean, worst, cvar"):
+        risk_weights(r, "median")
+
+
+def test_randomized_models_keep_the_nominal_first():
+    from mbd.risk import Randomization, randomize_models
+
+    m = _model()
+    models = randomize_models(m, 3, seed=1, spread=Randomization(friction=(0.5, 0.5)))
+    np.testing.assert_array_equal(models[0].geom_friction, m.geom_friction)
+    np.testing.assert_allclose(models[1].geom_friction[:, 0], 0.5 * m.geom_friction[:, 0])
+    assert models[2].body_mass[1] != m.body_mass[1]
+    assert m.geom_friction[0, 0] == pytest.approx(0.8)  # the original is untouched
+
+
+def test_a_randomized_rollout_is_the_risk_weighted_sum_of_the_models_rollouts():
+    from mbd.problem import rollout
+    from mbd.risk import Randomization, randomize_models, randomized_problem
+
+    models = randomize_models(_model(), 3, seed=0, spread=Randomization(mass=(0.6, 1.4)))
+
+    def make(m):
+        return legged.make_quadruped(horizon=4, engine="mujoco", model=m)
+
+    u = jnp.asarray(np.tile(legged.HOME + 0.2, (4, 1)), jnp.float32)
+    each = [rollout(make(m), u) for m in models]
+    totals = np.array([float(jnp.mean(r.rewards)) for r in each])
+    for risk, pick in (("mean", np.full(3, 1 / 3)), ("worst", np.eye(3)[np.argmin(totals)])):
+        p = randomized_problem(make, models, risk=risk)
+        got = rollout(p, u)
+        want = sum(w * np.asarray(r.rewards) for w, r in zip(pick, each, strict=True))
+        np.testing.assert_allclose(np.asarray(got.rewards), want, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(  # the nominal model's states
+            np.asarray(got.states.hi), np.asarray(each[0].states.hi)
+        )
