@@ -186,3 +186,27 @@ def test_a_randomized_rollout_is_the_risk_weighted_sum_of_the_models_rollouts():
         np.testing.assert_array_equal(  # the nominal model's states
             np.asarray(got.states.hi), np.asarray(each[0].states.hi)
         )
+
+
+def test_time_to_stand_by_hand():
+    from collections import namedtuple
+    from types import SimpleNamespace
+
+    from mbd.tasks.mujoco_tasks import loop_metrics
+
+    Pos, Pipe, State = (
+        namedtuple("Pos", "pos"),
+        namedtuple("Pipe", "x"),
+        namedtuple("S", "pipeline_state"),
+    )
+    z = np.array([0.2, 0.6, 1.05, 1.12, 1.25, 1.3])  # the torso's height per control step
+    pos = np.zeros((6, 2, 3))
+    pos[:, 0, 2] = z
+    init = State(Pipe(Pos(np.zeros((2, 3)))))
+    problem = SimpleNamespace(step=object(), init_state=init, dt=0.042)
+    m = loop_metrics("humanoidstand", problem, State(Pipe(Pos(pos))))
+    assert m["time_to_stand"] == pytest.approx(4 * 0.042)  # the 4th step first reaches 1.1 m
+    assert m["standing_at_end"] is True
+    pos[:, 0, 2] = 0.3
+    m = loop_metrics("humanoidstand", problem, State(Pipe(Pos(pos))))
+    assert m["time_to_stand"] is None and m["standing_at_end"] is False

@@ -200,6 +200,21 @@ def _register_robots() -> None:
         )
     )
 
+    register_task(
+        TaskSpec(
+            name="humanoidstand",
+            summary="humanoid standing up from lying on its back, in closed loop: "
+            "time_to_stand in summary.json (humanoidstandup's model and reward; MuJoCo; "
+            "for mbd mpc)",
+            make=functools.partial(mujoco_tasks.make, "humanoidstandup"),
+            config=MBDConfig(num_samples=128, num_steps=50, temperature=0.1),
+            horizon=20,
+            render=robots.render,
+            engines=("auto", *ENGINES),
+            loop_metrics=functools.partial(mujoco_tasks.loop_metrics, "humanoidstand"),
+        )
+    )
+
     from mbd.tasks import legged
 
     register_task(

@@ -51,6 +51,12 @@ FALL_HEIGHT: dict[str, float] = {
 """Torso heights (m) below which a closed loop counts the robot as fallen (gymnasium's
 healthy-height bounds for the hopper, walker and humanoid)."""
 
+HUMANOID_STAND_HEIGHT = 1.1
+"""Torso height (m) at which a humanoid getting up counts as standing: 85 % of the 1.3 m
+its standing reward aims at."""
+STAND_TASKS = ("humanoidstandup", "humanoidstand")
+"""Tasks whose closed loop reports ``time_to_stand`` (s) and ``standing_at_end``."""
+
 
 def _hopper_like(target_z: float) -> Callable:
     def reward(before, u, after):
@@ -250,7 +256,9 @@ def make(
 def loop_metrics(name: str, problem: Problem, states) -> dict:
     """What a closed loop of a robot task did, from its states (a MuJoCo engine's or
     Brax's, one per control step): the torso's height (min, end), whether it fell
-    (below :data:`FALL_HEIGHT`), its forward progress and mean forward velocity.
+    (below :data:`FALL_HEIGHT`), its forward progress and mean forward velocity; for a
+    humanoid getting up (:data:`STAND_TASKS`), the time its torso first reached
+    :data:`HUMANOID_STAND_HEIGHT` (None: never) and whether it is there at the end.
 
     Args:
         name: the task's name (its fall height).
@@ -278,6 +286,10 @@ def loop_metrics(name: str, problem: Problem, states) -> dict:
     }
     if name in FALL_HEIGHT:
         out["fell"] = bool(z.min() < FALL_HEIGHT[name])
+    if name in STAND_TASKS:
+        up = np.flatnonzero(z >= HUMANOID_STAND_HEIGHT)
+        out["time_to_stand"] = float((up[0] + 1) * problem.dt) if len(up) else None
+        out["standing_at_end"] = bool(z[-1] >= HUMANOID_STAND_HEIGHT)
     return out
 
 
