@@ -60,11 +60,11 @@ def _reward_by_hand(m, d, u, cmd):
     fallen = z < legged.FALL_HEIGHT or up[2] < 0.5
     return (
         (-1.0 if fallen else 1.0)
-        - 2 * ((v[0] - cmd["vx"]) ** 2 + (v[1] - cmd["vy"]) ** 2)
+        - 10 * ((v[0] - cmd["vx"]) ** 2 + (v[1] - cmd["vy"]) ** 2)
         - 0.5 * (w[2] - cmd["yaw_rate"]) ** 2
         - 0.5 * (1 - up[2])
         - 20 * (z - legged.STAND_HEIGHT) ** 2
-        - 10 * np.sum((feet_z - lift) ** 2)
+        - 2 * np.sum((feet_z - lift) ** 2)
         - 1e-3 * np.sum(np.abs(tau * qd))
     )
 

@@ -8,10 +8,13 @@ downloaded.
 compiles nothing): forward and lateral velocity (m/s, in the trunk's frame) and yaw
 rate (rad/s). Per control step (dt = 0.02 s: 4 physics steps of 5 ms), to maximize:
 
-    r = 1 (alive)  - 2 |v_xy - cmd_xy|^2  - 0.5 (w_z - cmd_yaw)^2
+    r = 1 (alive)  - 10 |v_xy - cmd_xy|^2  - 0.5 (w_z - cmd_yaw)^2
         - 0.5 (1 - up_z)  - 20 (z - 0.27)^2            (upright at the standing height)
-        - 10 sum_feet (h_foot - h_trot(t))^2            (gait: diagonal pairs in turn)
+        - 2 sum_feet (h_foot - h_trot(t))^2             (gait: diagonal pairs in turn)
         - 1e-3 sum_joints |tau q'|                      (energy: the servos' power)
+
+(the tracking and gait weights 10 and 2 tracked the command best of four settings
+tried, seed 0, 64 samples: mean velocity error 0.116 m/s against 0.160 with 2 and 10)
 
 with v the trunk's velocity in its own frame, w_z its yaw rate (both from the free
 joint's velocities), up_z the world z of its up axis, z its height, h_foot a foot's
@@ -102,7 +105,7 @@ def quadruped_reward(before, u, after, params) -> jnp.ndarray:
     energy = jnp.sum(jnp.abs(tau * qd))
     fallen = (z < FALL_HEIGHT) | (up[2] < 0.5)
     alive = jnp.where(fallen, -1.0, 1.0)
-    return alive - 2.0 * track - 0.5 * turn - posture - 10.0 * gait - 1e-3 * energy
+    return alive - 10.0 * track - 0.5 * turn - posture - 2.0 * gait - 1e-3 * energy
 
 
 def make_quadruped(
