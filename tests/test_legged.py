@@ -210,3 +210,36 @@ def test_time_to_stand_by_hand():
     pos[:, 0, 2] = 0.3
     m = loop_metrics("humanoidstand", problem, State(Pipe(Pos(pos))))
     assert m["time_to_stand"] is None and m["standing_at_end"] is False
+
+
+def _menagerie_go2():
+    """A Menagerie Go2 the user already has: ``MBD_GO2_XML`` (a path), or the
+    ``mujoco-menagerie`` package's cache (never a download); None where neither is."""
+    import os
+
+    if path := os.environ.get("MBD_GO2_XML"):
+        return path
+    try:
+        import mujoco_menagerie as menagerie
+
+        robot = menagerie.get("unitree_go2")
+        if not menagerie.Cache().is_cached(robot):
+            return None
+        return menagerie.load("unitree_go2")
+    except Exception:  # not installed, or another version's API
+        return None
+
+
+def test_a_menagerie_go2_goes_through_make_mujoco_problem():
+    from mbd.sim.engines import make_mujoco_problem
+
+    model = _menagerie_go2()
+    if model is None:
+        pytest.skip("no Menagerie Go2 here (set MBD_GO2_XML, or cache mujoco-menagerie's)")
+    p = make_mujoco_problem(
+        model, lambda before, u, after: after.qpos[2], horizon=2, engine="mujoco"
+    )
+    x, r = p.call_step(p.init_state, jnp.zeros(p.action_dim))
+    assert np.isfinite(float(r)) and p.action_dim == 12
+    q0, q1 = (np.asarray(p.step.physics.view(s).qpos) for s in (p.init_state, x))
+    assert q1.shape == (19,) and not np.array_equal(q0, q1)  # it stepped
