@@ -243,3 +243,18 @@ def test_a_menagerie_go2_goes_through_make_mujoco_problem():
     assert np.isfinite(float(r)) and p.action_dim == 12
     q0, q1 = (np.asarray(p.step.physics.view(s).qpos) for s in (p.init_state, x))
     assert q1.shape == (19,) and not np.array_equal(q0, q1)  # it stepped
+
+
+def test_randomized_planning_arguments_are_checked():
+    from mbd.risk import RandomizedStep, randomize_models
+
+    for num in (0, 1.5, True):
+        with pytest.raises(ValueError, match="num must be an integer >= 1"):
+            randomize_models(_model(), num)
+    p = legged.make_quadruped(horizon=2, engine="mujoco")
+    with pytest.raises(ValueError, match="risk must be one of mean, worst, cvar"):
+        RandomizedStep([p], risk="median")
+    with pytest.raises(ValueError, match=r"alpha must be in \(0, 1\]"):
+        RandomizedStep([p], risk="cvar", alpha=0.0)
+    with pytest.raises(ValueError, match="at least one problem"):
+        RandomizedStep([])

@@ -407,3 +407,21 @@ def test_view_options_need_realtime(capsys):
     assert "--port: is the --view page's port" in capsys.readouterr().err
     assert main(["mpc", "cartpole", "--realtime", "--view", "--port", "70000"]) == 2
     assert "[1, 65535]" in capsys.readouterr().err
+
+
+def test_view_and_loop_settings_are_checked():
+    pytest.importorskip("viser")
+    from mbd.view import LiveView
+
+    _, _, _, loop = _cartpole_loop(clock=FakeClock(0.0))
+    for kw, what in (
+        ({"fps": 0}, "fps must be a finite number > 0"),
+        ({"samples": -1}, "samples must be an integer >= 0"),
+        ({"samples": 2.5}, "samples must be an integer"),
+        ({"push_speed": float("nan")}, "push_speed must be a finite number >= 0"),
+    ):
+        with pytest.raises(ValueError, match=what):
+            LiveView(loop, **kw)
+    for keep in (0, -3, 2.0, True):
+        with pytest.raises(ValueError, match="keep must be None or an integer >= 1"):
+            loop.run(jax.random.key(0), 0.1, keep=keep)

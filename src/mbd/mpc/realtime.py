@@ -466,18 +466,20 @@ class RealtimeLoop:
         with self._lock:
             return self.problem.params if self._params is None else self._params
 
-    def set_params(self, params: PyTree, plant: bool = False) -> None:
+    def set_params(self, params: PyTree, plant: bool | Callable[[PyTree], PyTree] = False) -> None:
         """The planner's params from the next replan on (same structure: no compile).
 
         Args:
             params: the new params.
             plant: a :class:`SimPlant`'s params change too (a command both the task's
-                reward and the simulated world follow).
+                reward and the simulated world follow): True for the same params, or a
+                function ``plant(params) -> params`` that makes the plant's (e.g. a mass
+                kept off the model's); ignored for other plants.
         """
         with self._lock:
             self._params = params
         if plant and isinstance(self.plant, SimPlant):
-            self.plant.set_params(params)
+            self.plant.set_params(plant(params) if callable(plant) else params)
 
     def pause(self) -> None:
         """Freezes the world: the plant stops ticking and the planner waits; the plant's
@@ -641,8 +643,7 @@ class RealtimeLoop:
     def _replan(self, key, cs: ControllerState, t_prev: float, replans: list, t0: float):
         """Reads the state, replans, installs; returns (cs, the state's time)."""
         x, t_m = self._read()
-        with self._lock:
-            params = self.problem.params if self._params is None else self._params
+        params = self.params
         budget = self.budgets[self.level]
         _, replan = self._jit[self.level]
         read = self.clock.now()
@@ -722,11 +723,12 @@ class RealtimeLoop:
             raise ValueError(
                 f"duration must be > 0 seconds, and finite on a fake clock (got {duration!r})"
             )
+        if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
+            raise ValueError(f"keep must be None or an integer >= 1 (got {keep!r})")
         self._stop.clear()  # a Ctrl-C from here on (compiles included) stops the run
         self._interrupted = False
         x, _ = self._read()
-        with self._lock:
-            params = self.problem.params if self._params is None else self._params
+        params = self.params
         init, replan = self._jit[self.level]
         k_init, k_first, key = jax.random.split(key, 3)
         cs = jax.block_until_ready(init(k_init, x, params))

@@ -210,14 +210,13 @@ def drawing(name: str):
     """The live view's :class:`~mbd.view.scene.Drawing` of ``pendulum`` or ``cartpole``."""
     from mbd.view.scene import Drawing
 
-    # a push: the pendulum's angular velocity (rad/s per m/s at its 1 m tip), the cart's
-    if name == "pendulum":
+    # (the MJCF, its nq: the state's first numbers, and what a push adds to: the
+    # pendulum's angular velocity, rad/s per m/s at its 1 m tip; the cart's velocity)
+    drawings = {"pendulum": (PENDULUM_MJCF, 1, (1,)), "cartpole": (CARTPOLE_MJCF, 2, (2,))}
+    if name in drawings:
+        mjcf, nq, velocity = drawings[name]
         return Drawing(
-            PENDULUM_MJCF, lambda x: np.asarray(x, np.float64)[:1], track="tip", velocity=(1,)
-        )
-    if name == "cartpole":
-        return Drawing(
-            CARTPOLE_MJCF, lambda x: np.asarray(x, np.float64)[:2], track="tip", velocity=(2,)
+            mjcf, lambda x: np.asarray(x, np.float64)[:nq], track="tip", velocity=velocity
         )
     raise KeyError(f"no drawing of {name!r}")
 

@@ -48,6 +48,20 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+def _check_number(
+    name: str, value: Any, low: float, integer: bool = False, open_low: bool = False
+) -> None:
+    """Refuses a value that is not a finite number (an integer) >= low (> low), in one
+    line naming it."""
+    kinds = int if integer else int | float
+    ok = isinstance(value, kinds) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < low or (open_low and value == low):
+        kind = "an integer" if integer else "a finite number"
+        raise ValueError(
+            f"{name} must be {kind} {'>' if open_low else '>='} {low:g} (got {value!r})"
+        )
+
+
 def _check_port(host: str, port: int) -> None:
     """Refuses a port outside [1, 65535] or one in use (viser would silently take the
     next one, and the printed address would be wrong)."""
@@ -142,6 +156,9 @@ class LiveView:
         ranges = dict(params) if isinstance(params, dict) else {p[0]: p[1:] for p in params}
         self._check_params(ranges)
         self.params = ranges
+        _check_number("samples", samples, 0, integer=True)
+        _check_number("push_speed", push_speed, 0.0)
+        _check_number("fps", fps, 0.0, open_low=True)
         self.samples = int(samples)
         self.push_speed = float(push_speed)
         self.plant_params = plant_params if self.problem.params is not None else False
@@ -279,11 +296,7 @@ class LiveView:
         with self._params_lock:  # sliders move from viser's threads: one change at a time
             new = dict(self.loop.params)
             new[name] = _like(value, new[name])
-            self.loop.set_params(new)
-            if callable(self.plant_params):
-                self.loop.plant.set_params(self.plant_params(new))
-            elif self.plant_params and isinstance(self.loop.plant, SimPlant):
-                self.loop.plant.set_params(new)
+            self.loop.set_params(new, plant=self.plant_params)
 
     def push(self) -> None:
         """Pushes the plant's robot (its next tick starts from the pushed state)."""
