@@ -1,19 +1,42 @@
-"""The quadruped under MBD-MPC against a plant whose friction differs from the planner's
-model: planning on the nominal model against planning over randomized models (issue 23).
+"""Legged robots under MBD-MPC (issue 23): what the quadruped and the humanoid did.
 
-    python benchmarks/bench_legged.py --out docs/legged/friction.json
-    python benchmarks/bench_legged.py --steps 100 --seeds 0 --models 2     # a quick look
-    python benchmarks/bench_legged.py --stand --seeds 0 1 2 3 4 --out docs/legged/stand.json
+One scenario per command, each over ``--seeds``; a line per run on stdout, the rows
+in ``--out`` (JSON):
 
-``--stand``: the humanoid getting up from lying on its back (task ``humanoidstand``),
-``--steps`` control steps of 0.042 s (120: 5.04 s), MBD with ``--num-samples`` samples x 2
-updates, horizon 20; the figures are the time the torso first reached 1.1 m and whether
-it is there at the end.
+    python benchmarks/bench_legged.py walk --seeds 0 1 2 3 4 --out docs/legged/walk.json
+    python benchmarks/bench_legged.py turn --seeds 0 1 2 3 4 --out docs/legged/turn.json
+    python benchmarks/bench_legged.py push --seeds 0 1 2 3 4 --out docs/legged/push.json
+    python benchmarks/bench_legged.py friction --seeds 0 1 2 3 4 --out docs/legged/friction.json
+    python benchmarks/bench_legged.py methods --seeds 0 1 2 3 4 --out docs/legged/methods.json
+    python benchmarks/bench_legged.py realtime --seeds 0 1 2 3 4 --out docs/legged/realtime.json
+    python benchmarks/bench_legged.py stand --seeds 0 1 2 3 4 --out docs/legged/stand.json
+    python benchmarks/bench_legged.py walk --steps 100 --seeds 0     # a quick look
 
-Synchronous loop (the plant waits for the planner): per seed and planner, the
-quadruped is commanded 0.5 m/s forward for ``--steps`` control steps of 0.02 s, the
-plant's sliding friction is ``--friction`` times the model's, and the figures are the
-closed loop's (mean forward velocity, velocity error, fall, the control rate).
+The quadruped (task ``quadruped``): MBD-MPC, ``--num-samples`` samples x 2 updates per
+control step of 0.02 s, horizon 25 (0.5 s), 6 cubic knots per joint, each control
+step restarting at noise level 0.3; ``--steps`` control steps (500: 10 s). The loop is
+synchronous (the plant waits for the planner; ``realtime`` is the exception) and the
+figures are the closed loop's, from the plant's states:
+
+- ``walk``: command 0.5 m/s forward; mean forward velocity, mean velocity error
+  |v_xy - command| (the trunk's, every control step, from the start), fall.
+- ``turn``: command 0.3 m/s forward and 0.5 rad/s yaw; mean yaw rate and its error.
+- ``push``: command 0.5 m/s forward; after 5 s the trunk's velocity is changed by
+  ``--push`` m/s sideways (the live view's push: an impulse through MuJoCo's mass
+  matrix); velocity error before, in the second after and from then on, fall.
+- ``friction``: the plant's sliding friction ``--friction`` x the model's; planning on
+  the nominal model against planning over it and ``--models`` - 1 models drawn around
+  it (friction 0.7-1.3x, masses 0.9-1.1x, servo strength 0.9-1.1x), each sample scored
+  by the CVaR of its returns (the worst half) (:mod:`mbd.risk`).
+- ``methods``: ``mbd``, ``dial``, ``mppi``, ``ps`` on ``walk`` at equal budget
+  (``--num-samples`` x 2 updates per control step, the same horizon and knots).
+- ``realtime``: ``mbd mpc quadruped --realtime --duration 10 --rate --rate`` as a user
+  runs it: the plant at wall-clock pace, the planner sized to the rate on this machine.
+
+``stand``: the humanoid getting up from lying on its back (task ``humanoidstand``),
+``--steps`` control steps of 0.042 s (default 120: 5.04 s), MBD with ``--num-samples``
+samples x 2 updates, horizon 20; the time the torso first reached 1.1 m and whether it
+is there at the end.
 """
 
 from __future__ import annotations
@@ -21,14 +44,30 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import jax
 import numpy as np
 
+NOISE_LEVEL = 0.3
+PUSH_AT = 5.0
+"""Seconds into the run at which ``push`` pushes."""
 
-def run(seed: int, planner: str, steps: int, samples: int, friction: float, k: int) -> dict:
+
+def quadruped(
+    seed: int,
+    steps: int,
+    samples: int,
+    method: str = "mbd",
+    command: dict | None = None,
+    friction: float = 1.0,
+    models: int = 1,
+    push: float = 0.0,
+) -> dict:
+    """One synchronous closed loop of the quadruped; what it did (module doc)."""
     import mujoco
 
     import mbd
@@ -37,30 +76,88 @@ def run(seed: int, planner: str, steps: int, samples: int, friction: float, k: i
     from mbd.tasks import legged
 
     def make(model=None):
-        return legged.make_quadruped(horizon=25, seed=seed, engine="mujoco", model=model)
+        return legged.make_quadruped(
+            horizon=25, seed=seed, engine="mujoco", model=model, command=command
+        )
 
     nominal = mujoco.MjModel.from_xml_string(legged.quadruped_xml())
-    if planner == "nominal":
+    if models == 1:
         problem = make()
     else:
-        risk = planner.split("-")[1]
-        models = randomize_models(nominal, k, seed=seed)
-        problem = randomized_problem(make, models, risk=risk, alpha=0.5)
+        drawn = randomize_models(nominal, models, seed=seed)
+        problem = randomized_problem(make, drawn, risk="cvar", alpha=0.5)
     problem = dataclasses.replace(problem, knots=6, spline="cubic")
-    slippery = randomize_models(nominal, 1)[0]
-    slippery.geom_friction[:, 0] *= friction
-    plant = make(slippery)
+    plant = make()
+    if friction != 1.0:
+        slippery = randomize_models(nominal, 1)[0]  # the first is the nominal, copied
+        slippery.geom_friction[:, 0] *= friction
+        plant = make(slippery)
     ctrl = make_controller(
-        problem, "mbd", mbd.MBDConfig(num_samples=samples, num_steps=50, temperature=0.1),
-        MPCConfig(iterations=2, noise_level=0.5),
+        problem, method, mbd.MBDConfig(num_samples=samples, num_steps=50, temperature=0.1),
+        MPCConfig(iterations=2, noise_level=NOISE_LEVEL),
     )  # fmt: skip
-    timed = run_timed(ctrl, jax.random.key(seed), steps, plant=plant.call_step)
-    m = legged.quadruped_metrics(plant, timed.result.states)
-    return {
-        "seed": seed, "planner": planner, "models": 1 if planner == "nominal" else k,
-        "friction": friction, "samples": samples, "steps": steps, **m,
+    push_step = round(PUSH_AT / plant.dt) - 1
+    disturb = None
+    if push:
+        from mbd.view.scene import scene_for
+
+        scene = scene_for(plant)
+
+        def disturb(t, x):
+            return scene.push(x, np.array([0.0, push, 0.0])) if t == push_step else None
+
+    timed = run_timed(ctrl, jax.random.key(seed), steps, plant=plant.call_step, disturb=disturb)
+    row = {
+        "seed": seed, "method": method, "samples": samples, "iterations": 2, "steps": steps,
+        "command": {k: float(v) for k, v in plant.params.items()},
+        "friction": friction, "models": models, "push": push,
+        **legged.quadruped_metrics(plant, timed.result.states),
         "return": float(np.mean(timed.result.rewards)),
         "step_ms_median": float(1e3 * np.median(timed.step_seconds)),
+        "control_period_ms": 1e3 * plant.dt,
+    }  # fmt: skip
+    if push:
+        err = _velocity_errors(plant, timed.result.states)
+        a, b = push_step + 1, push_step + 1 + round(1.0 / plant.dt)
+        row["push_at"] = PUSH_AT
+        row["error_before_push"] = float(err[a - round(2.0 / plant.dt) : a].mean())
+        row["error_second_after_push"] = float(err[a:b].mean())
+        row["error_after_that"] = float(err[b:].mean())
+    return row
+
+
+def _velocity_errors(problem, states) -> np.ndarray:
+    """|v_xy - command| per control step (T,), the trunk's frame."""
+    from mbd.tasks import legged
+
+    view = problem.step.physics.view(states)
+    v, _, _ = legged.trunk_motion(view.qpos, view.qvel)
+    v = np.asarray(v, np.float64)
+    p = {k: float(x) for k, x in problem.params.items()}
+    return np.hypot(v[:, 0] - p["vx"], v[:, 1] - p["vy"])
+
+
+def realtime(seed: int, samples: int, rate: float, duration: float) -> dict:
+    """``mbd mpc quadruped --realtime`` as a user runs it; its summary's figures."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "run"
+        cmd = [
+            sys.executable, "-m", "mbd", "mpc", "quadruped", "--realtime",
+            "--duration", str(duration), "--rate", str(rate), "--seed", str(seed),
+            "--num-samples", str(samples), "--noise-level", str(NOISE_LEVEL),
+            "--out", str(out), "--quiet",
+        ]  # fmt: skip
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        s = json.loads((out / "summary.json").read_text())
+    fit = s["deadline_fit"] or {}
+    return {
+        "seed": seed, "rate": rate, "duration": duration, "max_samples": samples,
+        "chosen": {k: fit.get(k) for k in ("num_samples", "iterations", "fits")},
+        **{k: s.get(k) for k in (
+            "realtime_factor", "replan_hz", "latency_ms", "missed_deadlines",
+            "closed_loop_return",
+        )},
+        **s["metrics"],
     }  # fmt: skip
 
 
@@ -83,48 +180,88 @@ def stand(seed: int, steps: int, samples: int) -> dict:
         "sim_seconds": steps * problem.dt, **m,
         "return": float(np.mean(timed.result.rewards)),
         "step_ms_median": float(1e3 * np.median(timed.step_seconds)),
+        "control_period_ms": 1e3 * problem.dt,
     }  # fmt: skip
+
+
+def _line(scenario: str, r: dict) -> str:
+    if scenario == "stand":
+        t = r["time_to_stand"]
+        when = "never stood" if t is None else f"stood at {t:.2f} s"
+        return (
+            f"seed {r['seed']} humanoidstand: {when}, torso {r['torso_height_end']:.2f} m at "
+            f"{r['sim_seconds']:.2f} s, {r['step_ms_median']:.0f} ms per step"
+        )
+    head = f"seed {r['seed']} {scenario}"
+    if scenario == "realtime":
+        c = r["chosen"]
+        return (
+            f"{head}: real-time factor {r['realtime_factor']:.3f}, {c['num_samples']} samples "
+            f"x {c['iterations']}, replans {r['replan_hz']:.1f} Hz, forward "
+            f"{r['mean_forward_velocity']:.3f} m/s, error {r['velocity_error']:.3f}, "
+            f"fell {r['fell']}"
+        )
+    if scenario == "methods":
+        head += f" {r['method']}"
+    elif scenario == "friction":
+        head += f" {r['models']} model(s)"
+    body = (
+        f"forward {r['mean_forward_velocity']:.3f} m/s, error {r['velocity_error']:.3f}, "
+        f"yaw rate {r['mean_yaw_rate']:.3f} (error {r['yaw_rate_error']:.3f}), "
+        f"fell {r['fell']}, lowest {r['torso_height_min']:.3f} m, "
+        f"{r['step_ms_median']:.0f} ms per step"
+    )
+    if scenario == "push":
+        body += (
+            f"; error before {r['error_before_push']:.3f}, the second after "
+            f"{r['error_second_after_push']:.3f}, then {r['error_after_that']:.3f}"
+        )
+    return f"{head}: {body}"
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument(
+        "scenario", choices=["walk", "turn", "push", "friction", "methods", "realtime", "stand"]
+    )
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
-    ap.add_argument("--steps", type=int, default=500)
+    ap.add_argument("--steps", type=int, default=None, help="500 (10 s); stand: 120 (5.04 s)")
     ap.add_argument("--num-samples", type=int, default=64)
     ap.add_argument("--friction", type=float, default=0.7)
     ap.add_argument("--models", type=int, default=4)
-    ap.add_argument("--planners", nargs="+", default=["nominal", "randomized-cvar"])
-    ap.add_argument("--stand", action="store_true", help="the humanoid getting up instead")
+    ap.add_argument("--push", type=float, default=1.0, help="m/s, sideways")
+    ap.add_argument("--methods", nargs="+", default=["mbd", "dial", "mppi", "ps"])
+    ap.add_argument("--rate", type=float, default=25.0, help="realtime: replans per second")
     ap.add_argument("--out", type=Path, default=None)
     a = ap.parse_args(argv)
+    steps = a.steps or (120 if a.scenario == "stand" else 500)
     rows = []
-    if a.stand:
-        steps = 120 if a.steps == 500 else a.steps  # 5.04 s unless told
+
+    def runs():
         for seed in a.seeds:
-            r = stand(seed, steps, a.num_samples)
-            rows.append(r)
-            t = r["time_to_stand"]
-            when = "never stood" if t is None else f"stood at {t:.2f} s"
-            print(
-                f"seed {seed} humanoidstand: {when}, torso {r['torso_height_end']:.2f} m "
-                f"at {r['sim_seconds']:.2f} s, "
-                f"{r['step_ms_median']:.0f} ms per step",
-                flush=True,
-            )
-        a.planners = []
-    for seed in a.seeds:
-        for planner in a.planners:
-            r = run(seed, planner, a.steps, a.num_samples, a.friction, a.models)
-            rows.append(r)
-            print(
-                f"seed {seed} {planner:>16}: forward {r['mean_forward_velocity']:.3f} m/s, "
-                f"error {r['velocity_error']:.3f}, fell {r['fell']}, lowest "
-                f"{r['torso_height_min']:.3f} m, {r['step_ms_median']:.0f} ms per step",
-                flush=True,
-            )
-    if a.out is not None:
-        a.out.parent.mkdir(parents=True, exist_ok=True)
-        a.out.write_text(json.dumps(rows, indent=2) + "\n")
+            if a.scenario == "stand":
+                yield stand(seed, steps, a.num_samples)
+            elif a.scenario == "walk":
+                yield quadruped(seed, steps, a.num_samples)
+            elif a.scenario == "turn":
+                yield quadruped(seed, steps, a.num_samples, command={"vx": 0.3, "yaw_rate": 0.5})
+            elif a.scenario == "push":
+                yield quadruped(seed, steps, a.num_samples, push=a.push)
+            elif a.scenario == "friction":
+                for k in (1, a.models):
+                    yield quadruped(seed, steps, a.num_samples, friction=a.friction, models=k)
+            elif a.scenario == "methods":
+                for method in a.methods:
+                    yield quadruped(seed, steps, a.num_samples, method=method)
+            else:
+                yield realtime(seed, a.num_samples, a.rate, steps * 0.02)
+
+    for r in runs():
+        rows.append(r)
+        print(_line(a.scenario, r), flush=True)
+        if a.out is not None:  # after every run: a long benchmark keeps what it measured
+            a.out.parent.mkdir(parents=True, exist_ok=True)
+            a.out.write_text(json.dumps(rows, indent=2) + "\n")
     return 0
 
 

@@ -124,13 +124,17 @@ def test_a_short_closed_loop_reports_what_the_robot_did():
     res = run_timed(ctrl, jax.random.key(0), 5).result
     m = legged.quadruped_metrics(p, res.states)
     assert set(m) == {
-        "mean_forward_velocity", "velocity_error", "mean_yaw_rate", "fell", "torso_height_min"
+        "mean_forward_velocity", "velocity_error", "mean_yaw_rate", "yaw_rate_error", "fell",
+        "torso_height_min",
     }  # fmt: skip
     assert m["fell"] is False and 0.2 < m["torso_height_min"] < 0.3
     # by hand: the trunk's x over 5 steps of 0.02 s
     x = np.asarray(p.step.physics.view(res.states).body_pos)[:, 0, 0]
     x0 = float(np.asarray(p.step.physics.view(p.init_state).body_pos)[0, 0])
     assert m["mean_forward_velocity"] == pytest.approx((x[-1] - x0) / 0.1, rel=1e-6)
+    # the yaw rate: the free joint's angular velocity (the trunk's frame) about z; command 0
+    wz = np.asarray(p.step.physics.view(res.states).qvel)[:, 5]
+    assert m["yaw_rate_error"] == pytest.approx(np.mean(np.abs(wz)), rel=1e-5)
 
 
 def test_bad_commands_are_refused():

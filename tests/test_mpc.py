@@ -230,6 +230,32 @@ def test_a_plant_with_weakly_typed_state_does_not_recompile_the_step():
     assert float(timed.result.states[0][-1, 0]) > 0.5  # it moves towards (1, 1)
 
 
+def test_run_timed_disturb_replaces_the_plant_state_between_steps():
+    ctrl = make_controller(classic.pendulum(), "mbd", mbd.MBDConfig(num_samples=16), MPC)
+    key = jax.random.key(3)
+    base = run_timed(ctrl, key, 4).result
+    seen = []
+
+    def nothing(t, x):
+        seen.append(t)  # called after every step, on the host
+
+    same = run_timed(ctrl, key, 4, disturb=nothing).result
+    assert seen == [0, 1, 2, 3]
+    np.testing.assert_array_equal(same.states, base.states)
+
+    def kick(t, x):  # a push of +0.5 rad/s after step 1 (the state is (angle, rate))
+        return np.asarray(x) + np.array([0.0, 0.5]) if t == 1 else None
+
+    pushed = run_timed(ctrl, key, 4, disturb=kick).result
+    np.testing.assert_array_equal(pushed.states[0], base.states[0])
+    kicked = np.asarray(base.states[1]) + np.array([0.0, 0.5])
+    np.testing.assert_allclose(pushed.states[1], kicked, atol=1e-6)
+    assert pushed.states.dtype == base.states.dtype
+    assert not np.allclose(pushed.states[2], base.states[2])  # the loop went on from the push
+    with pytest.raises(TypeError, match="disturb returned a state of another structure at step 0"):
+        run_timed(ctrl, key, 2, disturb=lambda t, x: (x, x))
+
+
 def test_cli_mpc_mismatch_needs_a_mass_param(tmp_path, capsys):
     assert main(["mpc", "pointmass", "--mismatch", "0.2", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip().splitlines()

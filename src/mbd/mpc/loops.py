@@ -165,6 +165,7 @@ def run_timed(
     plant_params: PyTree = None,
     on_step: Callable[[int, float], None] | None = None,
     plant: Callable[..., tuple[PyTree, Array]] | None = None,
+    disturb: Callable[[int, PyTree], PyTree | None] | None = None,
 ) -> TimedLoop:
     """Runs the closed loop one jitted control step at a time, timing each solve.
 
@@ -181,6 +182,10 @@ def run_timed(
         on_step: optional ``on_step(t, reward)`` after each control step.
         plant: optional plant ``plant(x, u) -> (x_next, r)`` as in :func:`closed_loop`
             (jitted here); None: the problem's own step with ``plant_params``.
+        disturb: optional ``disturb(t, x) -> x or None``, called on the host with the
+            plant's state after control step t: a state it returns replaces it (a push,
+            a slip: what no model foresaw), None leaves it. Its leaves are cast to the
+            state's own types, so the planner compiles nothing new.
 
     Returns:
         :class:`TimedLoop`.
@@ -225,6 +230,8 @@ def run_timed(
         u = jax.block_until_ready(u)
         times.append(time.perf_counter() - s0)
         x, r = plant_fn(x, u, p_plant)
+        if disturb is not None:
+            x = _disturbed(disturb, t, x)
         out.append((x, u, r, report.predicted_reward))
         if on_step is not None:
             on_step(t, float(r))
@@ -236,6 +243,21 @@ def run_timed(
         step_seconds=np.asarray(times),
         compile_seconds=compile_seconds,
         num_compiles=int(step._cache_size()),
+    )
+
+
+def _disturbed(disturb: Callable, t: int, x: PyTree) -> PyTree:
+    """``disturb(t, x)`` with the state's structure and types kept (None: ``x``)."""
+    new = disturb(t, x)
+    if new is None:
+        return x
+    if jax.tree_util.tree_structure(new) != jax.tree_util.tree_structure(x):
+        raise TypeError(
+            f"run_timed: disturb returned a state of another structure at step {t} "
+            f"({jax.tree_util.tree_structure(new)}, not {jax.tree_util.tree_structure(x)})"
+        )
+    return jax.tree_util.tree_map(
+        lambda a, b: jnp.asarray(a, jnp.asarray(b).dtype).reshape(jnp.shape(b)), new, x
     )
 
 

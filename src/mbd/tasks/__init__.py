@@ -228,7 +228,7 @@ def _register_robots() -> None:
             render=robots.render,
             engines=("auto", *ENGINES),
             loop_metrics=legged.quadruped_metrics,
-            mpc_defaults=(("knots", 6), ("spline", "cubic"), ("noise_level", 0.5)),
+            mpc_defaults=(("knots", 6), ("spline", "cubic"), ("noise_level", 0.3)),
             param_ranges=tuple((k, *v) for k, v in legged.COMMAND_RANGES.items()),
         )
     )

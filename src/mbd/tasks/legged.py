@@ -160,7 +160,8 @@ def quadruped_metrics(problem: Problem, states) -> dict:
 
     Returns:
         ``mean_forward_velocity`` (m/s, world x, over the run), ``velocity_error`` (mean
-        |v_xy - command| in the trunk's frame, m/s), ``mean_yaw_rate`` (rad/s), ``fell``
+        |v_xy - command| in the trunk's frame, m/s), ``mean_yaw_rate`` (rad/s),
+        ``yaw_rate_error`` (mean |w_z - command|, rad/s), ``fell``
         (the trunk below :data:`FALL_HEIGHT` or tipped past 60 degrees at any tick),
         ``torso_height_min``.
     """
@@ -177,6 +178,7 @@ def quadruped_metrics(problem: Problem, states) -> dict:
         "mean_forward_velocity": float((x[-1] - x0) / (len(x) * dt)),
         "velocity_error": float(np.mean(err)),
         "mean_yaw_rate": float(np.mean(w[:, 2])),
+        "yaw_rate_error": float(np.mean(np.abs(w[:, 2] - p["yaw_rate"]))),
         "fell": bool(np.any((z < FALL_HEIGHT) | (up[:, 2] < 0.5))),
         "torso_height_min": float(z.min()),
     }
