@@ -140,6 +140,42 @@ def test_a_short_closed_loop_reports_what_the_robot_did():
 def test_bad_commands_are_refused():
     with pytest.raises(ValueError, match="vx, vy, yaw_rate"):
         legged.make_quadruped(horizon=3, engine="mujoco", command={"speed": 1.0})
+    with pytest.raises(ValueError, match=r"n_frames must be an integer in \[1, 20\] \(got 0\)"):
+        legged.make_quadruped(horizon=3, engine="mujoco", n_frames=0)
+
+
+def test_a_coarser_planning_model_keeps_the_control_period():
+    coarse = legged.make_quadruped(horizon=3, engine="mujoco", n_frames=2)
+    fine = legged.make_quadruped(horizon=3, engine="mujoco")
+    assert coarse.step.mj_model.opt.timestep == 0.01
+    assert fine.step.mj_model.opt.timestep == 0.005  # the model's own
+    assert coarse.dt == pytest.approx(0.02) and fine.dt == pytest.approx(0.02)
+    # one control step of the same servo targets: the same motion to a few mm
+    u = jnp.asarray(legged.HOME, jnp.float32)
+    xc, _ = coarse.call_step(coarse.init_state, u)
+    xf, _ = fine.call_step(fine.init_state, u)
+    np.testing.assert_allclose(xc.body_pos, xf.body_pos, atol=5e-3)
+
+
+@pytest.mark.parametrize("command", ["plan", "mpc"])
+def test_the_cli_plans_and_closes_the_loop_with_a_replay(tmp_path, command):
+    import json
+
+    from mbd.cli.main import main
+
+    out = tmp_path / command
+    extra = ["--num-steps", "2"]
+    if command == "mpc":
+        extra = ["--steps", "3", "--warmup-iterations", "2"]
+    argv = [command, "quadruped", "--num-samples", "8", "--horizon", "4", "--out", str(out)]
+    assert main([*argv, *extra, "--quiet"]) == 0
+    assert (out / "render.html").stat().st_size > 1000
+    summary = json.loads((out / "summary.json").read_text())
+    if command == "mpc":
+        assert summary["knots"] == 4  # the task's 6 knots, on a horizon of 4 steps: 4
+        m = summary["metrics"]
+        assert {"mean_forward_velocity", "velocity_error", "fell"} <= set(m)
+        assert m["fell"] is False
 
 
 # --- planning over randomized models --------------------------------------------------------

@@ -7,6 +7,7 @@ on the wall clock and assert only what does not depend on the machine's speed.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -130,6 +131,49 @@ def test_a_slow_planner_is_worse_control_never_a_paused_world(pendulum):
             np.testing.assert_array_equal(u, plan.at(t, 0.05)[0])
     # and, slow as it is, it still swings the pendulum up (near upright)
     assert np.max(np.cos(res.states[:, 0])) > 0.95
+
+
+def test_lookahead_plans_from_where_the_plant_will_be_when_the_plan_is_ready(pendulum):
+    problem, ctrl = pendulum
+    dt, plans, seen = 0.05, [], []
+    loop = RealtimeLoop(
+        ctrl, SimPlant(problem), clock=FakeClock(0.12), lookahead=True,
+        on_replan=lambda r, plan: plans.append(plan),
+    )  # fmt: skip
+    predict = loop._predict
+
+    def spy(x, held, params):
+        out = predict(x, held, params)
+        seen.append((np.asarray(x), np.asarray(held), np.asarray(out)))
+        return out
+
+    loop._predict = spy
+    res = loop.run(jax.random.key(0), 3.0)
+    seen = seen[1:]  # the first call compiled it, before the plant started
+    # the first replan has no latency measured yet: it plans from the state read
+    assert len(seen) == len(res.replans) - 1
+    for i, (x, held, out) in enumerate(seen, start=1):
+        r, plan, prev = res.replans[i], plans[i], plans[i - 1]
+        # a replan of 0.12 s read up to one tick after the state's time: 3 or 4 ticks
+        k = len(held)
+        assert k in (3, 4)
+        # the controls the plant applies meanwhile are the last plan's, and the new
+        # plan keeps them for those ticks
+        expected = [prev.at(r.state_time + j * dt, dt)[0] for j in range(k)]
+        np.testing.assert_array_equal(held, expected)
+        np.testing.assert_array_equal(plan.controls[:k], held)
+        assert plan.t0 == r.state_time and len(plan.controls) == k + problem.horizon
+        # the state planned from: the model stepped through them, by hand
+        xk = jnp.asarray(x)
+        for u in held:
+            xk, _ = problem.call_step(xk, jnp.asarray(u))
+        np.testing.assert_allclose(out, xk, rtol=1e-6, atol=1e-6)
+    # each warm start moves on to the time of the state planned from: read + held ticks
+    held = [[], *(s[1] for s in seen)]
+    t_s = [r.state_time + dt * len(h) for r, h in zip(res.replans, held, strict=True)]
+    steps = [r.elapsed_steps for r in res.replans[1:]]
+    assert steps == [round((b - a) / dt) for a, b in itertools.pairwise(t_s)]
+    assert res.summary()["ticks"] == 60
 
 
 def test_the_deadline_chooser_takes_the_largest_budget_that_fits():
@@ -290,6 +334,7 @@ def test_mbd_mpc_realtime_writes_the_loop_figures(tmp_path, capsys):
     [
         (["--rate", "10"], "mbd mpc: error: --rate: applies to --realtime runs only"),
         (["--duration", "3"], "mbd mpc: error: --duration: applies to --realtime runs only"),
+        (["--lookahead"], "mbd mpc: error: --lookahead: applies to --realtime runs only"),
         (["--realtime", "--duration", "0"], "mbd mpc: error: --duration: must be a number"),
         (["--realtime", "--rate", "-1"], "mbd mpc: error: --rate: must be a number"),
     ],

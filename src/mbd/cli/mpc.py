@@ -102,6 +102,10 @@ class MPCOptions:
     rate: float | None = None
     """--realtime: replans per second; the planner sizes its samples (up to
     --num-samples) and updates (--iterations, or 1) to fit it on this machine"""
+    lookahead: bool = False
+    """--realtime: plan from where the plant will be when the plan is ready (the state
+    read, stepped on the model through the replan's expected latency) instead of from
+    where it was read"""
     parallel: Annotated[ParallelConfig, tyro.conf.OmitArgPrefixes] = dataclasses.field(
         default_factory=ParallelConfig
     )
@@ -170,7 +174,7 @@ def _check(opts: MPCOptions, task) -> None:
         raise CLIError("--rate", f"must be a number of replans per second > 0 (got {opts.rate})")
     if not opts.realtime:
         default = MPCOptions()
-        for name in ("duration", "rate", "view", "port"):
+        for name in ("duration", "rate", "lookahead", "view", "port"):
             if getattr(opts, name) != getattr(default, name):
                 raise CLIError(f"--{name}", "applies to --realtime runs only")
     if opts.port is not None:
@@ -211,6 +215,10 @@ def parse(argv: list[str]) -> tuple[str, MPCOptions]:
         f"Closed-loop MPC on {name}: {task.summary}.",
         drop=tuple(absent),
     )
+    given = any(a == "--knots" or a.startswith("--knots=") for a in rest)
+    if not given and opts.knots is not None and opts.knots > opts.horizon:
+        # the task's default knots on a horizon shorter than them: one knot per step
+        opts = dataclasses.replace(opts, knots=opts.horizon)
     _check(opts, task)
     if opts.out is None:
         opts = dataclasses.replace(opts, out=fresh_out_dir(Path("runs") / default_name(name, opts)))
@@ -448,7 +456,9 @@ def _run_realtime(
                     f"replan {1e3 * (r.ready - r.read):.1f} ms, {r.num_samples} samples"
                 )
 
-            loop = RealtimeLoop(ladder, plant, rate=opts.rate, on_replan=on_replan)
+            loop = RealtimeLoop(
+                ladder, plant, rate=opts.rate, on_replan=on_replan, lookahead=opts.lookahead
+            )
             # a run of no set length keeps the plant's states of its last 10 minutes
             keep = math.ceil(KEEP_SECONDS / problem.dt) if math.isinf(duration) else None
             view = None

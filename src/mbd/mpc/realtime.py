@@ -416,6 +416,12 @@ class RealtimeLoop:
         recheck: replans per window of the deadline re-check (with several budgets).
         on_replan: optional ``on_replan(replan: Replan, plan: Plan)`` after each replan,
             in the planner's thread (a progress line, a live view).
+        lookahead: plan from where the plant will be when the plan is ready, not from
+            where it was read: the measured state is stepped on the planner's model,
+            holding the current plan's controls (those the plant applies meanwhile),
+            over the ticks the replan is expected to take (the median latency of the
+            last replans); the new plan keeps those controls for those ticks. Without
+            it a plan's first controls are applied a latency late.
     """
 
     def __init__(
@@ -428,6 +434,7 @@ class RealtimeLoop:
         params: PyTree = None,
         recheck: int = 10,
         on_replan: Callable[[Replan, Plan], None] | None = None,
+        lookahead: bool = False,
     ):
         self.budgets = [budgets] if isinstance(budgets, Controller) else list(budgets)
         if not self.budgets or not all(isinstance(b, Controller) for b in self.budgets):
@@ -457,6 +464,8 @@ class RealtimeLoop:
         self._error: BaseException | None = None
         # the jitted functions fit_to_rate timed: its compiles serve the loop
         self._jit = [(_jitted(b.init), _jitted(b.replan)) for b in self.budgets]
+        self.lookahead = bool(lookahead)
+        self._predict = _predictor(self.problem) if self.lookahead else None
 
     # -- steering (thread-safe) --------------------------------------------------------
 
@@ -647,7 +656,11 @@ class RealtimeLoop:
         budget = self.budgets[self.level]
         _, replan = self._jit[self.level]
         read = self.clock.now()
-        elapsed = max(0, round((t_m - t_prev) / self.dt))
+        held = self._held_controls(t_m, read - t0 - self.paused_seconds(), replans)
+        if len(held):  # where the plant will be when this plan is ready (``lookahead``)
+            x = self._predict(x, held, params)
+        t_s = t_m + len(held) * self.dt  # the time of the state planned from
+        elapsed = max(0, round((t_s - t_prev) / self.dt))
         cs, report = replan(key, cs, x, jnp.int32(elapsed), params)
         report = jax.tree_util.tree_map(np.asarray, jax.block_until_ready(report))
         if isinstance(self.clock, FakeClock):
@@ -655,7 +668,10 @@ class RealtimeLoop:
             self._advance_plant(read + cost)  # the plant ticks while the planner works
             self.clock.t = max(self.clock.t, read + cost)
         ready = self.clock.now()
-        plan = Plan(t_m, np.asarray(report.controls, np.float32), report)
+        controls = np.asarray(report.controls, np.float32)
+        if len(held):
+            controls = np.concatenate([held, controls])
+        plan = Plan(t_m, controls, report)
         self._install(plan)
         replans.append(
             Replan(
@@ -670,7 +686,22 @@ class RealtimeLoop:
         )
         if self.on_replan is not None:
             self.on_replan(replans[-1], plan)
-        return cs, t_m
+        return cs, t_s
+
+    def _held_controls(self, t_m: float, now: float, replans: list) -> np.ndarray:
+        """``lookahead``: the current plan's controls (k, nu) for the k ticks from t_m
+        until a replan started at plant time ``now`` is expected ready; (0, nu) without
+        ``lookahead`` or before any replan was timed."""
+        nu = self.problem.action_dim
+        if not self.lookahead or not replans:
+            return np.zeros((0, nu), np.float32)
+        latency = float(np.median([r.ready - r.read for r in replans[-5:]]))
+        k = max(0, math.ceil((now - t_m + latency) / self.dt - 1e-6))
+        k = min(k, self.problem.horizon)
+        with self._lock:
+            plan = self._plan
+        rows = [plan.at(t_m + i * self.dt, self.dt)[0] for i in range(k)]
+        return np.asarray(rows, np.float32).reshape(k, nu)
 
     def _advance_plant(self, until: float) -> None:
         """Fake clock: the plant ticks due before ``until`` (the planner is busy)."""
@@ -736,6 +767,8 @@ class RealtimeLoop:
             jax.block_until_ready(rp(k_init, cs, x, jnp.int32(0), params))
         if hasattr(self.plant, "warm_up"):
             self.plant.warm_up()
+        if self._predict is not None:  # compiled now, not at the first replan
+            jax.block_until_ready(self._predict(x, np.zeros((1, self.problem.action_dim)), params))
         cs, rep0 = replan(k_first, cs, x, jnp.int32(0), params)
         rep0 = jax.tree_util.tree_map(np.asarray, rep0)
         # The plant starts now, at time 0, from the state this plan was made from.
@@ -823,6 +856,29 @@ class RealtimeLoop:
             budgets=budgets,
             interrupted=interrupted,
         )
+
+
+def _predictor(problem: Problem) -> Callable[[PyTree, np.ndarray, PyTree], PyTree]:
+    """``predict(x, controls (k, nu), params) -> x_k``: the planner's model stepped k <= H
+    times, in one jitted program for every k (the controls padded to the horizon H); the
+    state's leaves are cast back to ``x``'s types, so that the replan compiles nothing."""
+    horizon, nu = problem.horizon, problem.action_dim
+
+    @jax.jit
+    def run(x, controls, k, params):
+        def body(i, x):
+            return problem.call_step(x, controls[i], params)[0]
+
+        return jax.lax.fori_loop(0, k, body, x)
+
+    def predict(x, controls, params):
+        k = len(controls)
+        padded = np.zeros((horizon, nu), np.float32)
+        padded[:k] = controls
+        out = run(x, padded, jnp.int32(k), params)
+        return jax.tree_util.tree_map(lambda a, b: jnp.asarray(a, jnp.result_type(b)), out, x)
+
+    return predict
 
 
 def _one_line(name: str, t: float, e: BaseException) -> str:
