@@ -11,6 +11,7 @@ in ``--out`` (JSON):
     python benchmarks/bench_legged.py realtime --seeds 0 1 2 3 4 --out docs/legged/realtime.json
     python benchmarks/bench_legged.py stand --seeds 0 1 2 3 4 --out docs/legged/stand.json
     python benchmarks/bench_legged.py walk --steps 100 --seeds 0     # a quick look
+    python benchmarks/bench_legged.py table docs/legged              # the docs' tables
 
 The quadruped (task ``quadruped``): MBD-MPC, ``--num-samples`` samples x 2 updates per
 control step of 0.02 s, horizon 25 (0.5 s), 6 cubic knots per joint, each control
@@ -29,7 +30,9 @@ figures are the closed loop's, from the plant's states:
   it (friction 0.7-1.3x, masses 0.9-1.1x, servo strength 0.9-1.1x), each sample scored
   by the CVaR of its returns (the worst half) (:mod:`mbd.risk`).
 - ``methods``: ``mbd``, ``dial``, ``mppi``, ``ps`` on ``walk`` at equal budget
-  (``--num-samples`` x 2 updates per control step, the same horizon and knots).
+  (``--num-samples`` x 2 updates per control step, the same horizon and knots), each
+  at its defaults; ``--noise-std S`` gives ``mppi`` and ``ps`` the sampling std S
+  (0.16: MBD's first update's at noise level 0.3).
 - ``realtime``: the asynchronous loop (:class:`mbd.mpc.RealtimeLoop`): the plant at
   wall-clock pace in its own thread, the planner on a 10 ms model (half the physics
   steps of the plant's 5 ms) sized to ``--rate`` replans per second on this machine,
@@ -67,8 +70,11 @@ def quadruped(
     friction: float = 1.0,
     models: int = 1,
     push: float = 0.0,
+    noise_std: float | None = None,
 ) -> dict:
-    """One synchronous closed loop of the quadruped; what it did (module doc)."""
+    """One synchronous closed loop of the quadruped; what it did (module doc).
+    ``noise_std``: the sampling std of ``mppi`` or ``ps`` (normalized units) instead of
+    the method's default."""
     import mujoco
 
     import mbd
@@ -93,10 +99,13 @@ def quadruped(
         slippery = randomize_models(nominal, 1)[0]  # the first is the nominal, copied
         slippery.geom_friction[:, 0] *= friction
         plant = make(slippery)
-    ctrl = make_controller(
-        problem, method, mbd.MBDConfig(num_samples=samples, num_steps=50, temperature=0.1),
-        MPCConfig(iterations=2, noise_level=NOISE_LEVEL),
-    )  # fmt: skip
+    config = mbd.MBDConfig(num_samples=samples, num_steps=50, temperature=0.1)
+    if noise_std is not None:
+        from mbd.baselines import method_config
+
+        config = method_config(method, config, num_iterations=2, noise_std=noise_std)
+    mpc = MPCConfig(iterations=2, noise_level=NOISE_LEVEL)
+    ctrl = make_controller(problem, method, config, mpc)
     push_step = round(PUSH_AT / plant.dt) - 1
     disturb = None
     if push:
@@ -109,7 +118,8 @@ def quadruped(
 
     timed = run_timed(ctrl, jax.random.key(seed), steps, plant=plant.call_step, disturb=disturb)
     row = {
-        "seed": seed, "method": method, "samples": samples, "iterations": 2, "steps": steps,
+        "seed": seed, "method": method if noise_std is None else f"{method} (std {noise_std:g})",
+        "samples": samples, "iterations": 2, "steps": steps,
         "command": {k: float(v) for k, v in plant.params.items()},
         "friction": friction, "models": models, "push": push,
         **legged.quadruped_metrics(plant, timed.result.states),
@@ -233,7 +243,88 @@ def _line(scenario: str, r: dict) -> str:
     return f"{head}: {body}"
 
 
+def _fmt(v, spec: str = ".3f") -> str:
+    return "-" if v is None else f"{v:{spec}}"
+
+
+def tables(folder: Path) -> str:
+    """Markdown tables of the JSON files a run of each scenario wrote into ``folder``."""
+    out = []
+
+    def load(name):
+        f = folder / f"{name}.json"
+        return json.loads(f.read_text()) if f.exists() else []
+
+    def ms(r):
+        return f"{r['step_ms_median']:.0f} ms ({1e3 / r['step_ms_median']:.1f} Hz)"
+
+    for name, title in (("walk", "walk: 0.5 m/s forward"), ("turn", "turn: 0.3 m/s, 0.5 rad/s")):
+        rows = load(name)
+        if rows:
+            out += [f"{title}", "", "| seed | forward (m/s) | velocity error (m/s) | yaw rate "
+                    "(rad/s) | yaw-rate error | fell | lowest trunk (m) | per control step |",
+                    "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+            out += [
+                f"| {r['seed']} | {_fmt(r['mean_forward_velocity'])} | "
+                f"{_fmt(r['velocity_error'])} | {_fmt(r['mean_yaw_rate'])} | "
+                f"{_fmt(r['yaw_rate_error'])} | {'yes' if r['fell'] else 'no'} | "
+                f"{_fmt(r['torso_height_min'])} | {ms(r)} |"
+                for r in rows
+            ]
+            out.append("")
+    for name in sorted(f.stem for f in folder.glob("push*.json")):
+        rows = load(name)
+        out += [f"{name}: {rows[0]['push']} m/s sideways at {rows[0]['push_at']} s", "",
+                "| seed | fell | velocity error: 2 s before | the second after | after that "
+                "| over the run |", "|---|---|---|---|---|---|"]  # fmt: skip
+        out += [
+            f"| {r['seed']} | {'yes' if r['fell'] else 'no'} | {_fmt(r['error_before_push'])} | "
+            f"{_fmt(r['error_second_after_push'])} | {_fmt(r['error_after_that'])} | "
+            f"{_fmt(r['velocity_error'])} |"
+            for r in rows
+        ]
+        out.append("")
+    for name, key in (("friction", "models"), ("methods", "method"), ("methods-matched", "method")):
+        rows = load(name)
+        if not rows:
+            continue
+        out += [f"{name}", "", f"| {key} | seeds | fell | velocity error, mean (min-max) | "
+                "forward (m/s), mean | per control step, median |",
+                "|---|---|---|---|---|---|"]  # fmt: skip
+        for k in dict.fromkeys(r[key] for r in rows):
+            g = [r for r in rows if r[key] == k]
+            e = [r["velocity_error"] for r in g]
+            out.append(
+                f"| {k} | {len(g)} | {sum(r['fell'] for r in g)} | {np.mean(e):.3f} "
+                f"({min(e):.3f}-{max(e):.3f}) | "
+                f"{np.mean([r['mean_forward_velocity'] for r in g]):.3f} | "
+                f"{np.median([r['step_ms_median'] for r in g]):.0f} ms |"
+            )
+        out.append("")
+    rows = load("realtime")
+    if rows:
+        out += ["realtime", "", "| seed | lookahead | samples x updates | real-time factor | "
+                "replans/s | latency median / p95 (ms) | missed | forward (m/s) | "
+                "velocity error | fell |", "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+        for r in rows:
+            c, lat = r["chosen"], r["latency_ms"]
+            out.append(
+                f"| {r['seed']} | {'yes' if r['lookahead'] else 'no'} | {c['num_samples']} x "
+                f"{c['iterations']} | {r['realtime_factor']:.4f} | {_fmt(r['replan_hz'], '.1f')} | "
+                f"{_fmt(lat['median'], '.1f')} / {_fmt(lat['p95'], '.1f')} | "
+                f"{r['missed_deadlines']} of {r['replans']} | {_fmt(r['mean_forward_velocity'])} | "
+                f"{_fmt(r['velocity_error'])} | {'yes' if r['fell'] else 'no'} |"
+            )
+        out.append("")
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv[:1] == ["table"]:
+        print(tables(Path(argv[1] if len(argv) > 1 else "docs/legged")))
+        return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument(
         "scenario", choices=["walk", "turn", "push", "friction", "methods", "realtime", "stand"]
@@ -245,6 +336,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", type=int, default=4)
     ap.add_argument("--push", type=float, default=1.0, help="m/s, sideways")
     ap.add_argument("--methods", nargs="+", default=["mbd", "dial", "mppi", "ps"])
+    ap.add_argument(
+        "--noise-std", type=float, default=None,
+        help="methods: mppi's and ps's sampling std (normalized) instead of their defaults",
+    )  # fmt: skip
     ap.add_argument("--rate", type=float, default=25.0, help="realtime: replans per second")
     ap.add_argument("--out", type=Path, default=None)
     a = ap.parse_args(argv)
@@ -266,7 +361,8 @@ def main(argv: list[str] | None = None) -> int:
                     yield quadruped(seed, steps, a.num_samples, friction=a.friction, models=k)
             elif a.scenario == "methods":
                 for method in a.methods:
-                    yield quadruped(seed, steps, a.num_samples, method=method)
+                    std = a.noise_std if method in ("mppi", "ps") else None
+                    yield quadruped(seed, steps, a.num_samples, method=method, noise_std=std)
             else:
                 for lookahead in (False, True):
                     yield realtime(seed, a.num_samples, a.rate, steps * 0.02, lookahead)

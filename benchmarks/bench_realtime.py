@@ -2,6 +2,7 @@
 
     python benchmarks/bench_realtime.py --out runs/bench_realtime        # everything
     python benchmarks/bench_realtime.py --tasks dmc-cartpole --methods mbd ps --seeds 0 1
+    python benchmarks/bench_realtime.py --methods mbd --lookahead --out runs/rt-lookahead
 
 Every method plans as ``mbd mpc TASK`` does (the task's horizon, spline knots and, for the
 MBD methods, noise level), on the task's planning model. Per task and method, the
@@ -16,7 +17,10 @@ second, latency median and p95, missed deadlines) and what the system did: for t
 dm_control tasks whether the pole (every link) was upright through the last 3 s, for
 hopper-hop whether the torso fell below 0.7 m and how far it went. A run is real time
 when its real-time factor is >= 0.99 and at most 1 % of its replans missed the deadline.
-Run it alone on the machine: the figures are wall-clock figures.
+``--lookahead``: each replan plans from the state predicted at the time it will be ready
+(:class:`mbd.mpc.RealtimeLoop`'s ``lookahead``); the rows say so (``lookahead: true``,
+the table's method ``mbd+la``). Run it alone on the machine: the figures are wall-clock
+figures.
 """
 
 from __future__ import annotations
@@ -78,7 +82,7 @@ def run_method(name: str, method: str, seeds: list[int], a) -> list[dict]:
     rows = []
     for seed in seeds:
         _, plant = problems(name, seed)
-        loop = RealtimeLoop(fit.ladder, SimPlant(plant), rate=RATE[name])
+        loop = RealtimeLoop(fit.ladder, SimPlant(plant), rate=RATE[name], lookahead=a.lookahead)
         res = loop.run(jax.random.key(seed), a.duration)
         s = res.summary()
         metrics = task.loop_metrics(plant, res.states)
@@ -87,6 +91,7 @@ def run_method(name: str, method: str, seeds: list[int], a) -> list[dict]:
             {
                 "task": name,
                 "method": method,
+                "lookahead": a.lookahead,
                 "seed": seed,
                 "rate_hz": RATE[name],
                 "fit": fit.record(),
@@ -116,10 +121,16 @@ def table(rows: list[dict]) -> str:
         "(RTF >= 0.99, missed <= 1 %) | replans/s | latency median / p95 (ms) |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    keys = sorted({(r["task"], r["method"]) for r in rows}, key=lambda k: (
-        TASKS.index(k[0]) if k[0] in TASKS else 99, METHODS.index(k[1])))  # fmt: skip
+
+    def label(r):
+        return r["method"] + ("+la" if r.get("lookahead") else "")
+
+    def order(k):
+        return (TASKS.index(k[0]) if k[0] in TASKS else 99, METHODS.index(k[1].split("+")[0]), k[1])
+
+    keys = sorted({(r["task"], label(r)) for r in rows}, key=order)
     for task, method in keys:
-        rs = [r for r in rows if r["task"] == task and r["method"] == method]
+        rs = [r for r in rows if r["task"] == task and label(r) == method]
         fit = rs[0]["fit"]
         med = statistics.median
         out.append(
@@ -141,6 +152,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     p.add_argument("--duration", type=float, default=10.0)
     p.add_argument("--max-samples", type=int, default=1024)
+    p.add_argument("--lookahead", action="store_true", help="plan from the predicted state")
     p.add_argument("--out", type=Path, default=None, help="folder for runs.jsonl and table.md")
     p.add_argument("--table-only", action="store_true", help="only print --out's table")
     a = p.parse_args(argv)
