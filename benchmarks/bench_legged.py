@@ -258,9 +258,11 @@ def tables(folder: Path) -> str:
     def ms(r):
         return f"{r['step_ms_median']:.0f} ms ({1e3 / r['step_ms_median']:.1f} Hz)"
 
-    for name, title in (("walk", "walk: 0.5 m/s forward"), ("turn", "turn: 0.3 m/s, 0.5 rad/s")):
+    named = [(f.stem, "walk: 0.5 m/s forward") for f in sorted(folder.glob("walk*.json"))]
+    for name, title in [*named, ("turn", "turn: 0.3 m/s, 0.5 rad/s")]:
         rows = load(name)
         if rows:
+            title = f"{title}, {rows[0]['samples']} samples"
             out += [f"{title}", "", "| seed | forward (m/s) | velocity error (m/s) | yaw rate "
                     "(rad/s) | yaw-rate error | fell | lowest trunk (m) | per control step |",
                     "|---|---|---|---|---|---|---|---|"]  # fmt: skip
