@@ -102,7 +102,8 @@ def test_help_exits_zero(capsys):
 
 
 def test_console_entry_point_runs():
-    r = subprocess.run([sys.executable, "-m", "mbd.cli.main", "plan", "car2d", "--temperature",
+    # python -m mbd: the README's form where pip's scripts folder is not on PATH
+    r = subprocess.run([sys.executable, "-m", "mbd", "plan", "car2d", "--temperature",
                         "0"], capture_output=True, text=True, timeout=120)  # fmt: skip
     assert r.returncode == 2
     assert r.stderr.strip().startswith("mbd plan: error: --temperature: must be in [1e-30, 1e+30]")
