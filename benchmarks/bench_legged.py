@@ -96,7 +96,7 @@ def quadruped(
     problem = dataclasses.replace(problem, knots=6, spline="cubic")
     plant = make()
     if friction != 1.0:
-        slippery = randomize_models(nominal, 1)[0]  # the first is the nominal, copied
+        slippery = mujoco.MjModel.from_xml_string(legged.quadruped_xml())
         slippery.geom_friction[:, 0] *= friction
         plant = make(slippery)
     config = mbd.MBDConfig(num_samples=samples, num_steps=50, temperature=0.1)

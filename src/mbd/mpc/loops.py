@@ -256,9 +256,13 @@ def _disturbed(disturb: Callable, t: int, x: PyTree) -> PyTree:
             f"run_timed: disturb returned a state of another structure at step {t} "
             f"({jax.tree_util.tree_structure(new)}, not {jax.tree_util.tree_structure(x)})"
         )
-    return jax.tree_util.tree_map(
-        lambda a, b: jnp.asarray(a, jnp.asarray(b).dtype).reshape(jnp.shape(b)), new, x
-    )
+    return cast_like(new, x)
+
+
+def cast_like(new: PyTree, x: PyTree) -> PyTree:
+    """``new``'s leaves as JAX arrays of ``x``'s dtypes (a state put in from outside: a
+    push, a reset), so that the planner compiles nothing new."""
+    return jax.tree_util.tree_map(lambda a, b: jnp.asarray(a, jnp.result_type(b)), new, x)
 
 
 __all__ = ["LoopResult", "TimedLoop", "check_plant_params", "closed_loop", "run_timed"]

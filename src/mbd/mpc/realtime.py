@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mbd.mpc.controller import Controller, ControllerState
-from mbd.mpc.loops import _jitted, _jitted_plant, check_plant_params
+from mbd.mpc.loops import _jitted, _jitted_plant, _plant_step, cast_like, check_plant_params
 from mbd.problem import Array, Problem, PyTree
 
 
@@ -239,7 +239,7 @@ class SimPlant:
         the next tick starts from."""
 
         def apply(x):  # the same types (JAX arrays, dtypes): the planner compiles nothing
-            return jax.tree_util.tree_map(lambda a, b: jnp.asarray(a, jnp.result_type(b)), fn(x), x)
+            return cast_like(fn(x), x)
 
         with self._lock:
             if self._computing:  # the tick under way computes the next state: push that
@@ -860,14 +860,15 @@ class RealtimeLoop:
 
 def _predictor(problem: Problem) -> Callable[[PyTree, np.ndarray, PyTree], PyTree]:
     """``predict(x, controls (k, nu), params) -> x_k``: the planner's model stepped k <= H
-    times, in one jitted program for every k (the controls padded to the horizon H); the
-    state's leaves are cast back to ``x``'s types, so that the replan compiles nothing."""
+    times, in one jitted program for every k (the controls padded to the horizon H),
+    through the plant's step (:func:`~mbd.mpc.loops._plant_step`: the next state in
+    ``x``'s types), so that the replan compiles nothing."""
     horizon, nu = problem.horizon, problem.action_dim
 
     @jax.jit
     def run(x, controls, k, params):
         def body(i, x):
-            return problem.call_step(x, controls[i], params)[0]
+            return _plant_step(problem, x, controls[i], params)[0]
 
         return jax.lax.fori_loop(0, k, body, x)
 
@@ -875,8 +876,7 @@ def _predictor(problem: Problem) -> Callable[[PyTree, np.ndarray, PyTree], PyTre
         k = len(controls)
         padded = np.zeros((horizon, nu), np.float32)
         padded[:k] = controls
-        out = run(x, padded, jnp.int32(k), params)
-        return jax.tree_util.tree_map(lambda a, b: jnp.asarray(a, jnp.result_type(b)), out, x)
+        return run(x, padded, jnp.int32(k), params)
 
     return predict
 
