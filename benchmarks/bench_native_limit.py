@@ -3,6 +3,7 @@
     python benchmarks/bench_native_limit.py          # hopper, ant, humanoidrun, cartpole
     python benchmarks/bench_native_limit.py --tasks hopper --rounds 9
     python benchmarks/bench_native_limit.py --judo-python /tmp/judo-venv/bin/python
+    python benchmarks/bench_native_limit.py --judo-only --judo-python /tmp/judo-venv/bin/python
 
 Per task, in one process and on the same threads (``--threads``, default the usable CPUs):
 
@@ -17,7 +18,9 @@ Each figure is the median of ``--rounds`` runs; the ratios are of medians measur
 side. ``--judo-python`` points at a Python with judo installed (``pip install judo-rai``
 needs ``mujoco<3.7``, so give it its own venv): judo's predictive sampling on its cart-pole
 (32 rollouts x 25 steps, one iteration) is then timed in that process, beside an mbd
-control step of the same budget on a cart-pole written here with the facts of judo's.
+control step of the same budget on a cart-pole written here with the facts of judo's,
+with the new plan replayed for its predicted reward (``mbd``, ``ps``; the default) and
+without (``mbd_nopredict``, ``ps_nopredict``: ``MPCConfig(predict=False)``, judo's work).
 """
 
 from __future__ import annotations
@@ -216,17 +219,20 @@ def judo_side_by_side(a) -> dict:
 
     out: dict = {"samples": 32, "horizon": 25, "control_dt": 0.04, "iterations": 1}
     problem = judo_like_problem(a.threads)
-    for method in ("mbd", "ps"):
+    # A step with MPCConfig(predict=False) does what judo's does: no replay of the new
+    # plan for a predicted reward (judo reports none).
+    for method, predict in (("mbd", True), ("mbd", False), ("ps", True), ("ps", False)):
         ctrl = make_controller(
             problem, method, mbd.MBDConfig(num_samples=32),
-            MPCConfig(iterations=1, warmup_iterations=2),
+            MPCConfig(iterations=1, warmup_iterations=2, predict=predict),
         )  # fmt: skip
         step = jax.jit(ctrl.step)
         key = jax.random.key(0)
         cs = jax.block_until_ready(jax.jit(ctrl.init)(key))
         x = problem.init_state
         jax.block_until_ready(step(key, cs, x))
-        out[f"mbd_{method}_step_s"] = median_time(
+        name = method if predict else f"{method}_nopredict"
+        out[f"mbd_{name}_step_s"] = median_time(
             lambda step=step, cs=cs, key=key, x=x: jax.block_until_ready(step(key, cs, x)[0]),
             a.rounds * 20,
         )
@@ -252,8 +258,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--judo-python", default=None, help="a Python with judo-rai installed")
+    p.add_argument("--judo-only", action="store_true", help="only the side-by-side with judo")
     p.add_argument("--out", default=None, help="write the rows as JSON here")
     a = p.parse_args(argv)
+    if a.judo_only:
+        a.tasks = []
     rows = []
     print(
         f"{'task':<12} {'thr':>3} {'bare/update':>12} {'solve/update':>13} {'ratio':>6} "

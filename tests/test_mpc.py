@@ -280,3 +280,36 @@ def test_mpc_refuses_the_adaptive_noise_size():
     cfg = mbd.MBDConfig(num_samples=8, noise_size="adaptive")
     with pytest.raises(ValueError, match="sets the noise of every control step itself"):
         make_controller(problem, "mbd", cfg, MPCConfig())
+
+
+def test_without_predict_the_step_drops_the_replay_and_keeps_the_controls():
+    pytest.importorskip("mujoco")
+    from mbd.sim.engines import make_mujoco_problem
+
+    xml = """<mujoco><option timestep="0.02"/><worldbody><body name="pole" pos="0 0 1">
+      <joint name="hinge" type="hinge" axis="0 1 0"/><geom type="capsule" fromto="0 0 0 0 0 -0.5"
+      size="0.04" mass="1"/></body></worldbody>
+      <actuator><motor joint="hinge" ctrlrange="-1 1"/></actuator></mujoco>"""
+    problem = make_mujoco_problem(
+        xml, lambda b, u, a: -jnp.cos(a.qpos[0]), horizon=6, n_frames=2, engine="mujoco"
+    )
+    key, x = jax.random.key(3), problem.init_state
+    out = {}
+    for predict in (True, False):
+        ctrl = make_controller(
+            problem, "mbd", CFG, MPCConfig(iterations=2, warmup_iterations=2, predict=predict)
+        )
+        cs = ctrl.init(key)
+        text = jax.jit(ctrl.step).lower(key, cs, x).compile().as_text()
+        # the native engine is a host callback: one in the updates' scan, one in the replay
+        calls = text.count('python_cpu_callback"')
+        u, _, report = jax.jit(ctrl.step)(key, cs, x)
+        _, plan = jax.jit(ctrl.replan)(key, cs, x, 0)
+        out[predict] = (calls, np.asarray(u), float(report.predicted_reward), plan)
+    assert out[True][0] == 2 and out[False][0] == 1
+    np.testing.assert_array_equal(out[True][1], out[False][1])
+    assert np.isfinite(out[True][2]) and np.isnan(out[False][2])
+    assert out[True][3].states is not None and out[False][3].states is None
+    np.testing.assert_array_equal(out[True][3].controls, out[False][3].controls)
+    with pytest.raises(mbd.ConfigError, match="predict"):
+        MPCConfig(predict="no")

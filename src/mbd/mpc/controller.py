@@ -64,6 +64,12 @@ class MPCConfig:
         noise_max: ``dial``: the largest std, normalized units (> 0).
         beta_traj: ``dial``: how slowly the noise shrinks over the updates (> 0).
         beta_horizon: ``dial``: how slowly it shrinks towards the current step (> 0).
+        predict: replay each new plan on the planning model, for the reports'
+            ``predicted_reward`` (and ``replan``'s predicted ``states``, the path a live
+            view draws): one more rollout of one sample per control step, which on the
+            native engine is one more host call (a quarter of a 32-sample step on a
+            small model). False skips it: ``predicted_reward`` is NaN and ``states``
+            None, and the controls are the same.
     """
 
     iterations: int = 2
@@ -72,6 +78,7 @@ class MPCConfig:
     noise_max: float = 1.0
     beta_traj: float = 0.5
     beta_horizon: float = 0.9
+    predict: bool = True
 
     def __post_init__(self) -> None:
         validate_mpc(self)
@@ -93,6 +100,8 @@ def validate_mpc(config: MPCConfig) -> None:
         v = getattr(config, name)
         if not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
             raise ConfigError(name, f"must be finite and > 0 (got {v})")
+    if not isinstance(config.predict, bool | np.bool_):
+        raise ConfigError("predict", f"must be True or False (got {config.predict!r})")
 
 
 def mbd_noise(config: MBDConfig, iterations: int, level: float) -> np.ndarray:
@@ -153,7 +162,8 @@ class StepReport(NamedTuple):
     """Diagnostics of one control step.
 
     Attributes:
-        predicted_reward: mean per-step reward of the new plan on the planning model.
+        predicted_reward: mean per-step reward of the new plan on the planning model
+            (NaN without ``MPCConfig.predict``).
         sample_reward: mean sample reward of the last update.
     """
 
@@ -167,8 +177,10 @@ class PlanReport(NamedTuple):
     Attributes:
         controls: (H, nu) real-unit controls, row h for control step h from the measured
             state on.
-        states: the planning model's predicted states x_1 .. x_H (pytree, leading H).
-        predicted_reward: mean per-step reward of the plan on the planning model.
+        states: the planning model's predicted states x_1 .. x_H (pytree, leading H);
+            None without ``MPCConfig.predict``.
+        predicted_reward: mean per-step reward of the plan on the planning model (NaN
+            without ``MPCConfig.predict``).
         sample_reward: mean sample reward of the last update.
         noise_std: the last update's sampling noise (normalized units: a fraction of
             half the action range), NaN for methods without one.
@@ -287,6 +299,11 @@ def make_controller(
         shifts.append(np.asarray(shift) @ shifts[-1])
     shift_k = jnp.asarray(np.stack(shifts))  # (H + 1, R, R)
     rows_h = jnp.arange(horizon)
+    predict = bool(mpc.predict)
+
+    def predicted(res: MBDResult) -> Array:
+        # Without ``predict`` nothing reads the replay, so jit drops its rollout.
+        return res.reward if predict else jnp.full((), jnp.nan, jnp.float32)
 
     def init(key: Array, x0: PyTree = None, params: PyTree = None) -> ControllerState:
         res = warmup.solve(key, x0=x0, params=params)
@@ -309,7 +326,9 @@ def make_controller(
             t=cs.t + 1,
             demo_reference=None if ref is None else ref[jnp.minimum(rows_h + 1, horizon - 1)],
         )
-        report = StepReport(predicted_reward=res.reward, sample_reward=res.history.reward_mean[-1])
+        report = StepReport(
+            predicted_reward=predicted(res), sample_reward=res.history.reward_mean[-1]
+        )
         return res.solution[0], new, report
 
     def replan(
@@ -322,8 +341,8 @@ def make_controller(
         new = ControllerState(plan=res.z, t=cs.t + k, demo_reference=ref)
         report = PlanReport(
             controls=res.solution,
-            states=res.states,
-            predicted_reward=res.reward,
+            states=res.states if predict else None,
+            predicted_reward=predicted(res),
             sample_reward=res.history.reward_mean[-1],
             noise_std=jnp.asarray(res.history.noise_std[-1], jnp.float32),
         )

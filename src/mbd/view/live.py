@@ -332,6 +332,8 @@ class LiveView:
                     handle.wxyz = tuple(float(c) for c in quat[i])
 
     def _draw_plan(self, plan: Plan, state: Any) -> None:
+        if plan.report.states is None:  # a planner that does not predict (MPCConfig.predict)
+            return
         paths = self.scene.paths(plan.report.states)  # (K, H, 3)
         start = self.scene.paths(jax.tree_util.tree_map(lambda a: np.asarray(a)[None], state))
         paths = np.concatenate([start, paths], axis=1)
