@@ -1,0 +1,101 @@
+"""Can anything hold dm_control's acrobot upright at its torque limit? (issue 22, point 4)
+
+    python benchmarks/bench_acrobot_balance.py
+
+``dmc-acrobot`` asks a planner to swing the acrobot up and hold it. Before blaming the
+planner, this checks the hold alone with the controllers that have every advantage a
+sampling planner lacks: LQR gains of the model linearized at upright (finite differences
+of MuJoCo's own step, control held for one control period), for 15 weightings (angle
+weight q in 1, 10, 100 against velocity weight 1; control weight r from 0.01 to 1000),
+with the exact state, no latency, the plant model itself. Each run starts at rest, both
+angles perturbed uniformly by +-``jitter`` rad (seeds 0 .. ``--seeds`` - 1), applies
+``clip(-K x, -1, 1)`` (the actuator's range; gear 2: +-2 N m at the elbow) every control
+period for ``--seconds``, and counts as held if it stayed upright (every link within
+0.3 rad, the benchmark's criterion). Printed per control period and jitter: the runs
+held by the best of the weightings (and which), and by the worst.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+
+def linearize(m, d, frames: int, eps: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+    """(A (4, 4), B (4, 1)): x_{t+1} = A x_t + B u_t about upright at rest, one control
+    period of ``frames`` physics steps holding u; central differences."""
+    A, B = np.zeros((4, 4)), np.zeros((4, 1))
+    for i in range(4):
+        dx = np.zeros(4)
+        dx[i] = eps
+        A[:, i] = (step(m, d, dx, 0.0, frames) - step(m, d, -dx, 0.0, frames)) / (2 * eps)
+    B[:, 0] = (step(m, d, np.zeros(4), eps, frames) - step(m, d, np.zeros(4), -eps, frames)) / (
+        2 * eps
+    )
+    return A, B
+
+
+def step(m, d, x: np.ndarray, u: float, frames: int) -> np.ndarray:
+    """The state (shoulder, elbow, their velocities) after ``frames`` physics steps."""
+    import mujoco
+
+    mujoco.mj_resetData(m, d)
+    d.qpos[:], d.qvel[:], d.ctrl[:] = x[:2], x[2:], u
+    for _ in range(frames):
+        mujoco.mj_step(m, d)
+    return np.r_[d.qpos, d.qvel]
+
+
+def main(argv: list[str] | None = None) -> None:
+    import mujoco
+    import scipy.linalg
+
+    from mbd.tasks.dmc import UPRIGHT_COS, model_file
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--periods", nargs="+", type=int, default=[1, 5], help="physics steps")
+    p.add_argument("--jitters", nargs="+", type=float, default=[0.02, 0.05, 0.1])
+    p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--seconds", type=float, default=8.0)
+    a = p.parse_args(argv)
+    m = mujoco.MjModel.from_xml_path(str(model_file("acrobot.xml")))
+    d = mujoco.MjData(m)
+    weights = [(q, r) for q in (1.0, 10.0, 100.0) for r in (0.01, 1.0, 10.0, 100.0, 1000.0)]
+    for frames in a.periods:
+        A, B = linearize(m, d, frames)
+        period = frames * float(m.opt.timestep)
+        print(f"control period {period:.2f} s, {len(weights)} LQR weightings, {a.seeds} starts:")
+        gains = []
+        for q, r in weights:
+            Q, R = np.diag([q, q, 1.0, 1.0]), np.array([[r]])
+            P = scipy.linalg.solve_discrete_are(A, B, Q, R)
+            gains.append(np.linalg.solve(R + B.T @ P @ B, B.T @ P @ A)[0])
+        for jitter in a.jitters:
+            held = [held_runs(m, d, K, jitter, frames, period, a, UPRIGHT_COS) for K in gains]
+            best = int(np.argmax(held))
+            print(
+                f"  start within +-{jitter} rad of upright, at rest: held {held[best]} of "
+                f"{a.seeds} at best (q {weights[best][0]:g}, r {weights[best][1]:g}), "
+                f"{min(held)} at worst"
+            )
+
+
+def held_runs(m, d, K, jitter, frames, period, a, upright_cos) -> int:
+    """Runs of ``a.seeds`` starts that stayed upright under ``u = clip(-K x, -1, 1)``."""
+    held = 0
+    for seed in range(a.seeds):
+        x = np.r_[np.random.default_rng(seed).uniform(-jitter, jitter, 2), 0.0, 0.0]
+        up = True
+        for _ in range(round(a.seconds / period)):
+            x = step(m, d, x, float(np.clip(-K @ x, -1.0, 1.0)), frames)
+            if np.cos(x[0]) < upright_cos or np.cos(x[0] + x[1]) < upright_cos:
+                up = False
+                break
+        held += up
+    return held
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
