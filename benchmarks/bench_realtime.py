@@ -3,6 +3,8 @@
     python benchmarks/bench_realtime.py --out runs/bench_realtime        # everything
     python benchmarks/bench_realtime.py --tasks dmc-cartpole --methods mbd ps --seeds 0 1
     python benchmarks/bench_realtime.py --methods mbd --lookahead --out runs/rt-lookahead
+    python benchmarks/bench_realtime.py --tasks dmc-cartpole --methods mbd --budget 64 2 \
+        --fake-latency 0.026 --seeds 0 1 2 3 4 5 6 7
 
 Every method plans as ``mbd mpc TASK`` does (the task's horizon, spline knots and, for the
 MBD methods, noise level), on the task's planning model. Per task and method, the
@@ -21,6 +23,13 @@ when its real-time factor is >= 0.99 and at most 1 % of its replans missed the d
 (:class:`mbd.mpc.RealtimeLoop`'s ``lookahead``); the rows say so (``lookahead: true``,
 the table's method ``mbd+la``). Run it alone on the machine: the figures are wall-clock
 figures.
+
+``--rate HZ`` replaces the tasks' replanning rates. ``--budget N K`` gives every method N
+samples x K updates instead of sizing it to the rate, and ``--fake-latency S`` runs the
+loop on :class:`mbd.mpc.FakeClock`: each replan takes S seconds of plant time whatever it
+takes on this machine, so the closed loop is deterministic and does not depend on the load
+(a study of the controller at a given latency; its rows say ``fake_latency`` and their
+timing figures are the fake clock's).
 """
 
 from __future__ import annotations
@@ -63,7 +72,14 @@ def run_method(name: str, method: str, seeds: list[int], a) -> list[dict]:
     import jax
 
     import mbd
-    from mbd.mpc import MPCConfig, RealtimeLoop, SimPlant, fit_to_rate, make_controller
+    from mbd.mpc import (
+        FakeClock,
+        MPCConfig,
+        RealtimeLoop,
+        SimPlant,
+        fit_to_rate,
+        make_controller,
+    )
     from mbd.tasks import get_task
 
     task = get_task(name)
@@ -76,13 +92,21 @@ def run_method(name: str, method: str, seeds: list[int], a) -> list[dict]:
             MPCConfig(iterations=k, warmup_iterations=30, noise_level=level),
         )  # fmt: skip
 
+    rate = RATE[name] if a.rate is None else a.rate
     t0 = time.perf_counter()
-    fit = fit_to_rate(make, RATE[name], iterations=2, max_samples=a.max_samples)
+    if a.budget is None:
+        fit = fit_to_rate(make, rate, iterations=2, max_samples=a.max_samples)
+        ladder, chosen, record = fit.ladder, fit.chosen, fit.record()
+    else:
+        n, k = a.budget
+        chosen = make(n, k)
+        ladder, record = [chosen], {"num_samples": n, "iterations": k, "given": True}
     fit_seconds = time.perf_counter() - t0
     rows = []
     for seed in seeds:
         _, plant = problems(name, seed)
-        loop = RealtimeLoop(fit.ladder, SimPlant(plant), rate=RATE[name], lookahead=a.lookahead)
+        clock = None if a.fake_latency is None else FakeClock(a.fake_latency)
+        loop = RealtimeLoop(ladder, SimPlant(plant), rate=rate, clock=clock, lookahead=a.lookahead)
         res = loop.run(jax.random.key(seed), a.duration)
         s = res.summary()
         metrics = task.loop_metrics(plant, res.states)
@@ -93,8 +117,9 @@ def run_method(name: str, method: str, seeds: list[int], a) -> list[dict]:
                 "method": method,
                 "lookahead": a.lookahead,
                 "seed": seed,
-                "rate_hz": RATE[name],
-                "fit": fit.record(),
+                "rate_hz": rate,
+                "fit": record,
+                "fake_latency": a.fake_latency,
                 "fit_seconds": fit_seconds,
                 **s,
                 "metrics": metrics,
@@ -104,8 +129,8 @@ def run_method(name: str, method: str, seeds: list[int], a) -> list[dict]:
         )
         r = rows[-1]
         print(
-            f"{name:<13} {method:<5} seed {seed}: {fit.chosen.num_samples:>4} x "
-            f"{fit.chosen.iterations} | RTF {s['realtime_factor']:.3f}, "
+            f"{name:<13} {method:<5} seed {seed}: {chosen.num_samples:>4} x "
+            f"{chosen.iterations} | RTF {s['realtime_factor']:.3f}, "
             f"{s['replan_hz']:.1f} Hz, latency {s['latency_ms']['median']:.1f} / "
             f"{s['latency_ms']['p95']:.1f} ms, missed {s['missed_deadlines']}/{s['replans']} | "
             f"return {s['closed_loop_return']:.3f}, success {r['success']}, {metrics}",
@@ -123,10 +148,18 @@ def table(rows: list[dict]) -> str:
     ]
 
     def label(r):
-        return r["method"] + ("+la" if r.get("lookahead") else "")
+        fake = r.get("fake_latency")
+        return (
+            r["method"] + ("+la" if r.get("lookahead") else "")
+            + ("" if fake is None else f" (fake clock, {fake * 1e3:g} ms)")
+        )  # fmt: skip
 
     def order(k):
-        return (TASKS.index(k[0]) if k[0] in TASKS else 99, METHODS.index(k[1].split("+")[0]), k[1])
+        return (
+            TASKS.index(k[0]) if k[0] in TASKS else 99,
+            METHODS.index(k[1].split("+")[0].split()[0]),
+            k[1],
+        )
 
     keys = sorted({(r["task"], label(r)) for r in rows}, key=order)
     for task, method in keys:
@@ -153,6 +186,22 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--duration", type=float, default=10.0)
     p.add_argument("--max-samples", type=int, default=1024)
     p.add_argument("--lookahead", action="store_true", help="plan from the predicted state")
+    p.add_argument("--rate", type=float, default=None, help="replans/s (default: the task's)")
+    p.add_argument(
+        "--budget",
+        nargs=2,
+        type=int,
+        default=None,
+        metavar=("N", "K"),
+        help="N samples x K updates for every method instead of fitting the rate",
+    )
+    p.add_argument(
+        "--fake-latency",
+        type=float,
+        default=None,
+        metavar="S",
+        help="a fake clock on which every replan takes S seconds",
+    )
     p.add_argument("--out", type=Path, default=None, help="folder for runs.jsonl and table.md")
     p.add_argument("--table-only", action="store_true", help="only print --out's table")
     a = p.parse_args(argv)

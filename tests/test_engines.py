@@ -469,3 +469,22 @@ def test_warp_adapter_shapes_and_one_step_agree_with_native():
     np.testing.assert_allclose(vb.qpos, va.qpos, atol=1e-4)  # Warp computes in float32
     np.testing.assert_allclose(vb.body_pos, va.body_pos, atol=1e-4)
     np.testing.assert_allclose(b.rewards, a.rewards, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_warp_whole_horizon_rollout_equals_the_per_step_one_bitwise(monkeypatch):
+    pytest.importorskip("mujoco_warp")
+    problem = engines.make_mujoco_problem(PENDULUM, upright, 5, engine="warp", bodies=("tip",))
+    physics = problem.step.physics
+    assert callable(problem.step.rollout)  # Warp rolls out whole horizons too
+    calls = []
+    real = physics.run
+    monkeypatch.setattr(physics, "run", lambda x0, u: calls.append(u.shape) or real(x0, u))
+    u = jax.random.uniform(jax.random.key(4), (3, 5, 1), minval=-2, maxval=2)
+    whole = jax.jit(jax.vmap(lambda u: mbd.rollout(problem, u)))(u)
+    assert calls == [(3, 5, 1)]  # every sample's whole horizon in one host call
+    steps, rewards = jax.jit(jax.vmap(lambda u: per_step_rollout(problem, u)))(u)
+    for name in ("hi", "lo", "sensordata", "body_pos"):
+        np.testing.assert_array_equal(getattr(whole.states, name), getattr(steps, name))
+    np.testing.assert_array_equal(whole.rewards, rewards)
+    assert not np.any(np.asarray(whole.states.lo))  # Warp's float32: nothing below hi

@@ -40,9 +40,11 @@ class HostPhysics:
     """The part of the host engines (native, Warp) that JAX sees.
 
     A subclass sets ``model`` (the ``mujoco.MjModel``), ``bodies``, ``n_frames`` and
-    ``_lock`` and either implements ``host_step(hi, lo, u) -> (hi, lo, sensordata,
-    body_pos)`` on NumPy arrays with any leading axes (Warp), or overrides :meth:`step`
-    (native, whose whole-horizon rollout serves both).
+    ``_lock``; implements ``run(x0, ctrl) -> (x, sensordata, body_pos)``, T control steps
+    of a batch on float64 NumPy arrays, for :meth:`rollout` (the whole horizon in one host
+    call); and either implements ``host_step(hi, lo, u) -> (hi, lo, sensordata,
+    body_pos)`` on NumPy arrays with any leading axes for :meth:`step` (Warp), or
+    overrides :meth:`step` (native, whose ``run`` serves both).
     """
 
     engine = "host"
@@ -95,6 +97,12 @@ class HostPhysics:
         """
         raise NotImplementedError
 
+    def run(self, x0: np.ndarray, ctrl: np.ndarray):
+        """T control steps of a batch on the host: (x (B, T, nstate) float64, sensordata
+        (B, T, nsensordata), body_pos (B, T, K, 3)) from x0 (B, nstate) float64 and ctrl
+        (B, T, nu), equal bitwise to T calls of the engine's step."""
+        raise NotImplementedError
+
     def _pack(self, lead, x: np.ndarray, sens: np.ndarray, body: np.ndarray):
         h, lo = split64(x)
         f32 = np.float32
@@ -140,6 +148,48 @@ class HostPhysics:
             vmap_method="broadcast_all",
         )
         return HostState(*out)
+
+    def _packed_rollout(self, packed: np.ndarray) -> np.ndarray:
+        """``run`` behind one array each way (a host callback pays per array).
+
+        Args:
+            packed: float32 (..., 2 nstate + T nu): hi, lo, then the controls.
+
+        Returns:
+            float32 (..., T, 2 nstate + nsensordata + 3 K): hi, lo, sensors, positions.
+        """
+        ns, nu = self.nstate, self.model.nu
+        packed = np.asarray(packed)
+        lead = packed.shape[:-1]
+        flat = packed.reshape(-1, packed.shape[-1])
+        T = (flat.shape[1] - 2 * ns) // nu
+        x0 = join64(flat[:, :ns], flat[:, ns : 2 * ns])
+        x, sens, body = self.run(x0, flat[:, 2 * ns :].reshape(-1, T, nu).astype(np.float64))
+        hi, lo = split64(x)
+        out = np.concatenate([hi, lo, sens.astype(np.float32), body.reshape(*x.shape[:2], -1)], -1)
+        return out.astype(np.float32, copy=False).reshape(*lead, T, -1)
+
+    def rollout(self, state: HostState, controls: Array) -> HostState:
+        """T control steps from ``state``, holding ``controls[t]`` for ``n_frames``
+        physics steps each, in one host call (the subclass's ``run``); batched under
+        ``vmap``; equal to T calls of :meth:`step` bitwise.
+
+        Args:
+            state: :class:`HostState` x_0 (any leading axes, matching ``controls``').
+            controls: (T, nu) controls.
+
+        Returns:
+            :class:`HostState` of x_1 .. x_T, leaves with a leading axis T.
+        """
+        ns, nsens, K = self.nstate, self.model.nsensordata, len(self.bodies)
+        lead, T = state.hi.shape[:-1], controls.shape[-2]
+        u = jnp.asarray(controls, jnp.float32).reshape(*controls.shape[:-2], -1)
+        packed = jnp.concatenate([state.hi, state.lo, u], axis=-1)
+        shape = jax.ShapeDtypeStruct((*lead, T, 2 * ns + nsens + 3 * K), jnp.float32)
+        out = jax.pure_callback(self._packed_rollout, shape, packed, vmap_method="broadcast_all")
+        cuts = np.cumsum([ns, ns, nsens])
+        hi, lo, sens, body = jnp.split(out, cuts, axis=-1)
+        return HostState(hi, lo, sens, body.reshape(*body.shape[:-1], K, 3))
 
     def view(self, state: HostState) -> View:
         """The :class:`~mbd.sim.engines.View` of a state (float32)."""
@@ -268,47 +318,6 @@ class NativePhysics(HostPhysics):
                 b.forward(stage=mj.mjtStage.mjSTAGE_POS)
                 body[:, T - 1] = xpos[:, self.bodies]
         return x, sens, body
-
-    def _packed_rollout(self, packed: np.ndarray) -> np.ndarray:
-        """:meth:`run` behind one array each way (a host callback pays per array).
-
-        Args:
-            packed: float32 (..., 2 nstate + T nu): hi, lo, then the controls.
-
-        Returns:
-            float32 (..., T, 2 nstate + nsensordata + 3 K): hi, lo, sensors, positions.
-        """
-        ns, nu = self.nstate, self.model.nu
-        packed = np.asarray(packed)
-        lead = packed.shape[:-1]
-        flat = packed.reshape(-1, packed.shape[-1])
-        T = (flat.shape[1] - 2 * ns) // nu
-        x0 = join64(flat[:, :ns], flat[:, ns : 2 * ns])
-        x, sens, body = self.run(x0, flat[:, 2 * ns :].reshape(-1, T, nu).astype(np.float64))
-        hi, lo = split64(x)
-        out = np.concatenate([hi, lo, sens.astype(np.float32), body.reshape(*x.shape[:2], -1)], -1)
-        return out.astype(np.float32, copy=False).reshape(*lead, T, -1)
-
-    def rollout(self, state: HostState, controls: Array) -> HostState:
-        """T control steps from ``state``, holding ``controls[t]`` for ``n_frames``
-        physics steps each, in one host call; batched under ``vmap``.
-
-        Args:
-            state: :class:`HostState` x_0 (any leading axes, matching ``controls``').
-            controls: (T, nu) controls.
-
-        Returns:
-            :class:`HostState` of x_1 .. x_T, leaves with a leading axis T.
-        """
-        ns, nsens, K = self.nstate, self.model.nsensordata, len(self.bodies)
-        lead, T = state.hi.shape[:-1], controls.shape[-2]
-        u = jnp.asarray(controls, jnp.float32).reshape(*controls.shape[:-2], -1)
-        packed = jnp.concatenate([state.hi, state.lo, u], axis=-1)
-        shape = jax.ShapeDtypeStruct((*lead, T, 2 * ns + nsens + 3 * K), jnp.float32)
-        out = jax.pure_callback(self._packed_rollout, shape, packed, vmap_method="broadcast_all")
-        cuts = np.cumsum([ns, ns, nsens])
-        hi, lo, sens, body = jnp.split(out, cuts, axis=-1)
-        return HostState(hi, lo, sens, body.reshape(*body.shape[:-1], K, 3))
 
     def step(self, state: HostState, u: Array) -> HostState:
         """``n_frames`` physics steps holding ctrl = u (a plant's step): :meth:`rollout`

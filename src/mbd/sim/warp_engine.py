@@ -5,13 +5,15 @@ runs its kernels on the CPU (it compiles them with LLVM on first use, then cache
 which is how this project tests it on CPU-only machines; there it is far slower than the
 native engine.
 
-Like the native engine, a control step of the whole batch is one host callback: the
-states (:class:`~mbd.sim.engines.HostState`, the ``mjSTATE_FULLPHYSICS`` layout) are
-copied into ``nworld = B`` Warp worlds, stepped ``n_frames`` times with ``ctrl = u``,
-forward kinematics run, and copied back. MuJoCo Warp computes in float32, so ``lo`` is
-always 0. The solver warm start is cleared before each control step so that a step is a
-function of its inputs alone. On a GPU the states cross the host once per control step;
-``warp.jax_experimental`` could keep them on the device (not done yet).
+Like the native engine, a control step of the whole batch is one host callback, and so is
+a whole horizon of them (a rollout of every sample, :meth:`WarpPhysics.run`): the states
+(:class:`~mbd.sim.engines.HostState`, the ``mjSTATE_FULLPHYSICS`` layout) are copied
+into ``nworld = B`` Warp worlds, stepped ``n_frames`` times with ``ctrl = u``, forward
+kinematics run, and copied back, once per control step. MuJoCo Warp computes in
+float32, so ``lo`` is always 0. The solver warm start is cleared before each control
+step so that a step is a function of its inputs alone. On a GPU the states still cross
+the host once per control step (``warp.jax_experimental`` could keep them on the device;
+not done yet).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from mbd.sim import require
-from mbd.sim.engines import adapt_model, join64
+from mbd.sim.engines import adapt_model, join64, split64
 from mbd.sim.native import HostPhysics
 
 
@@ -64,28 +66,50 @@ class WarpPhysics(HostPhysics):
 
     def host_step(self, hi: np.ndarray, lo: np.ndarray, u: np.ndarray):
         """One control step of a batch on ``B`` Warp worlds."""
-        wp, mjw, m = self._wp, self._mjw, self.model
         x = join64(hi, lo).reshape(-1, self.nstate)
-        n = x.shape[0]
-        with self._lock, wp.ScopedDevice(self.device):
-            d = self._world_data(n)
-            d.time.assign(x[:, 0].astype(np.float32))
-            for field, sl in self.fields():
-                if sl.stop > sl.start:
-                    getattr(d, field).assign(x[:, sl].astype(np.float32))
-            d.ctrl.assign(np.asarray(u, np.float32).reshape(n, m.nu))
-            d.qacc_warmstart.zero_()
-            for _ in range(self.n_frames):
-                mjw.step(self.warp_model, d)
-            mjw.kinematics(self.warp_model, d)
-            out = x.copy()
-            out[:, 0] = d.time.numpy()
-            for field, sl in self.fields():
-                if sl.stop > sl.start:
-                    out[:, sl] = getattr(d, field).numpy()
-            sens = d.sensordata.numpy().reshape(n, m.nsensordata)
-            body = d.xpos.numpy()[:, self.bodies]
+        with self._lock, self._wp.ScopedDevice(self.device):
+            d = self._world_data(x.shape[0])
+            out, sens, body = self._control_step(d, x, u)
         return self._pack(hi.shape[:-1], out, sens, body)
+
+    def run(self, x0: np.ndarray, ctrl: np.ndarray):
+        """T control steps of a batch in one host call, with the arrays of
+        :meth:`~mbd.sim.native.HostPhysics.run`: each step exactly as :meth:`host_step`
+        makes it (the state handed on as hi + lo), so a whole-horizon rollout equals T
+        per-step ones bitwise; on a GPU it saves T - 1 round trips through JAX."""
+        n, T = ctrl.shape[:2]
+        x = np.empty((n, T, self.nstate))
+        sens = np.empty((n, T, self.model.nsensordata))
+        body = np.empty((n, T, len(self.bodies), 3))
+        state = x0
+        with self._lock, self._wp.ScopedDevice(self.device):
+            d = self._world_data(n)
+            for t in range(T):
+                x[:, t], sens[:, t], body[:, t] = self._control_step(d, state, ctrl[:, t])
+                state = join64(*split64(x[:, t]))
+        return x, sens, body
+
+    def _control_step(self, d, x: np.ndarray, u: np.ndarray):
+        """``n_frames`` steps of the worlds ``d`` from float64 states x (B, nstate) holding
+        u (B, nu); returns the float64 states, sensors and tracked bodies' positions."""
+        mjw, m = self._mjw, self.model
+        n = x.shape[0]
+        d.time.assign(x[:, 0].astype(np.float32))
+        for field, sl in self.fields():
+            if sl.stop > sl.start:
+                getattr(d, field).assign(x[:, sl].astype(np.float32))
+        d.ctrl.assign(np.asarray(u, np.float32).reshape(n, m.nu))
+        d.qacc_warmstart.zero_()
+        for _ in range(self.n_frames):
+            mjw.step(self.warp_model, d)
+        mjw.kinematics(self.warp_model, d)
+        out = x.copy()
+        out[:, 0] = d.time.numpy()
+        for field, sl in self.fields():
+            if sl.stop > sl.start:
+                out[:, sl] = getattr(d, field).numpy()
+        sens = d.sensordata.numpy().reshape(n, m.nsensordata)
+        return out, sens, d.xpos.numpy()[:, self.bodies]
 
 
 __all__ = ["WarpPhysics"]

@@ -14,11 +14,10 @@ that does in closed loop). Both start hanging down and must swing up and hold:
 
 - ``dmc-cartpole``: qpos (cart x, pole angle, 0 upright), start (0, pi); reward
   ``cos(angle) - 0.1 x^2 - 0.05 x'^2 - 0.01 angle'^2 - 0.001 u^2`` (at most 1: upright,
-  centred, still). The cart's velocity term is what keeps a sampling planner from
-  holding the pole a little tilted while the cart accelerates under it into the end of
-  its rail (1.8 m), where the pole falls: without it MBD held the pole through the last
-  3 s on 1 of 5 seeds, with it on 8 of 8, on the fake clock at the real-time loop's
-  latency (``docs/results.md``);
+  centred, still). The cart's velocity term keeps a sampling planner from holding the
+  pole a little tilted while the cart accelerates under it into the end of its rail
+  (1.8 m), where the pole falls; ``docs/results.md`` has the closed loops with and
+  without it;
 - ``dmc-acrobot``: qpos (shoulder, elbow), both 0 upright, only the elbow driven (2 N m),
   start (pi, 0); reward the mean of cos(shoulder) and cos(shoulder + elbow) (the heights
   of the elbow and of the tip, 1 when upright) minus ``0.005 |qvel|^2``.
