@@ -41,6 +41,12 @@ from mbd.mpc.controller import Controller, ControllerState
 from mbd.mpc.loops import _jitted, _jitted_plant, _plant_step, cast_like, check_plant_params
 from mbd.problem import Array, Problem, PyTree
 
+MISS_WINDOW = 100
+"""Replans of one budget over which the re-check counts missed deadlines."""
+MISSED_ALLOWED = 1
+"""Misses allowed in a budget's last :data:`MISS_WINDOW` replans (1 %); one more and the
+loop steps down to the next smaller budget for the rest of the run."""
+
 
 class PlantError(RuntimeError):
     """The plant (its step, or a user callback) raised; the loop stopped. The message is
@@ -443,6 +449,7 @@ class RealtimeLoop:
             raise ValueError(f"rate must be finite and > 0 Hz (got {rate!r})")
         self.plant = plant
         self.level = len(self.budgets) - 1 if start is None else int(start)
+        self._ceiling = len(self.budgets) - 1  # the largest budget the re-check may pick
         self.rate = rate
         self.clock = WallClock() if clock is None else clock
         self.problem = self.budgets[0].problem
@@ -716,7 +723,10 @@ class RealtimeLoop:
 
     def _recheck(self, replans: list, budgets: list, t0: float) -> None:
         """With a ladder of budgets: step down when the last window's replans missed their
-        deadline, up when all of them used under half of it."""
+        deadline (its 90th percentile past it), or when the budget missed more than
+        :data:`MISSED_ALLOWED` of its last :data:`MISS_WINDOW` replans (rare misses, too
+        few for the percentile, but over 1 %: that budget is not tried again this run);
+        step up when all of the window's replans used under half the deadline."""
         win = replans[-self.recheck :]
         if len(self.budgets) < 2 or len(win) < self.recheck:
             return
@@ -724,14 +734,30 @@ class RealtimeLoop:
             return  # a window of the current budget only
         lat = np.array([r.ready - r.read for r in win])
         new, why = self.level, ""
+        missed = self._missed(replans, self.level)
         if np.percentile(lat, 90) > self.deadline and self.level > 0:
             new, why = self.level - 1, f"p90 latency {1e3 * np.percentile(lat, 90):.1f} ms"
-        elif np.max(lat) < 0.5 * self.deadline and self.level < len(self.budgets) - 1:
+        elif missed > MISSED_ALLOWED and self.level > 0:
+            new, why = self.level - 1, f"{missed} of its last replans missed"
+            self._ceiling = new
+        elif np.max(lat) < 0.5 * self.deadline and self.level < min(
+            len(self.budgets) - 1, self._ceiling
+        ):
             new, why = self.level + 1, f"max latency {1e3 * np.max(lat):.1f} ms"
         if new != self.level:
             self.level = new
             b = self.budgets[new]
             budgets.append((self.clock.now() - t0, b.num_samples, b.iterations, why))
+
+    def _missed(self, replans: list, level: int) -> int:
+        """Replans past the deadline among the last :data:`MISS_WINDOW` of budget
+        ``level``'s."""
+        b = self.budgets[level]
+        mine = [
+            r for r in replans[-10 * MISS_WINDOW :]
+            if (r.num_samples, r.iterations) == (b.num_samples, b.iterations)
+        ]  # fmt: skip
+        return sum(r.ready - r.read > self.deadline for r in mine[-MISS_WINDOW:])
 
     def run(self, key: Array, duration: float, keep: int | None = None) -> RealtimeResult:
         """Warms up (compiles, plans from the plant's first state), then runs the plant
@@ -757,6 +783,7 @@ class RealtimeLoop:
         if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
             raise ValueError(f"keep must be None or an integer >= 1 (got {keep!r})")
         self._stop.clear()  # a Ctrl-C from here on (compiles included) stops the run
+        self._ceiling = len(self.budgets) - 1
         self._interrupted = False
         x, _ = self._read()
         params = self.params
