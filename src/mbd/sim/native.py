@@ -40,11 +40,9 @@ class HostPhysics:
     """The part of the host engines (native, Warp) that JAX sees.
 
     A subclass sets ``model`` (the ``mujoco.MjModel``), ``bodies``, ``n_frames`` and
-    ``_lock``; implements ``run(x0, ctrl) -> (x, sensordata, body_pos)``, T control steps
-    of a batch on float64 NumPy arrays, for :meth:`rollout` (the whole horizon in one host
-    call); and either implements ``host_step(hi, lo, u) -> (hi, lo, sensordata,
-    body_pos)`` on NumPy arrays with any leading axes for :meth:`step` (Warp), or
-    overrides :meth:`step` (native, whose ``run`` serves both).
+    ``_lock`` and implements ``run(x0, ctrl) -> (x, sensordata, body_pos)``, T control
+    steps of a batch on float64 NumPy arrays: :meth:`rollout` hands it the whole horizon
+    in one host call, and :meth:`step` (a plant's step) is that rollout with T = 1.
     """
 
     engine = "host"
@@ -84,19 +82,6 @@ class HostPhysics:
         mj.mj_getState(self.model, d, x, self.spec)
         return x, np.array(d.sensordata), np.array(d.xpos[self.bodies])
 
-    def host_step(self, hi: np.ndarray, lo: np.ndarray, u: np.ndarray):
-        """One control step of a batch, on the host.
-
-        Args:
-            hi, lo: float32 (..., nstate) halves of the states.
-            u: float32 (..., nu) controls (same leading axes).
-
-        Returns:
-            (hi, lo, sensordata, body_pos) after ``n_frames`` physics steps, float32,
-            (..., nstate), (..., nstate), (..., nsensordata), (..., K, 3).
-        """
-        raise NotImplementedError
-
     def run(self, x0: np.ndarray, ctrl: np.ndarray):
         """T control steps of a batch on the host: (x (B, T, nstate) float64, sensordata
         (B, T, nsensordata), body_pos (B, T, K, 3)) from x0 (B, nstate) float64 and ctrl
@@ -124,30 +109,6 @@ class HostPhysics:
     def init(self, qpos: np.ndarray, qvel: np.ndarray) -> HostState:
         """The state x_0 at (qpos, qvel) (forward dynamics run, sensors fresh)."""
         return HostState(*map(jnp.asarray, self._pack((), *self.host_init(qpos, qvel))))
-
-    def step(self, state: HostState, u: Array) -> HostState:
-        """``n_frames`` physics steps holding ctrl = u; batched under ``vmap``.
-
-        Args:
-            state: :class:`HostState` (any leading axes, matching ``u``'s).
-            u: (nu,) controls.
-        """
-        lead = state.hi.shape[:-1]
-        shapes = (
-            jax.ShapeDtypeStruct(state.hi.shape, jnp.float32),
-            jax.ShapeDtypeStruct(state.lo.shape, jnp.float32),
-            jax.ShapeDtypeStruct((*lead, self.model.nsensordata), jnp.float32),
-            jax.ShapeDtypeStruct((*lead, len(self.bodies), 3), jnp.float32),
-        )
-        out = jax.pure_callback(
-            self.host_step,
-            shapes,
-            state.hi,
-            state.lo,
-            jnp.asarray(u, jnp.float32),
-            vmap_method="broadcast_all",
-        )
-        return HostState(*out)
 
     def _packed_rollout(self, packed: np.ndarray) -> np.ndarray:
         """``run`` behind one array each way (a host callback pays per array).
@@ -190,6 +151,13 @@ class HostPhysics:
         cuts = np.cumsum([ns, ns, nsens])
         hi, lo, sens, body = jnp.split(out, cuts, axis=-1)
         return HostState(hi, lo, sens, body.reshape(*body.shape[:-1], K, 3))
+
+    def step(self, state: HostState, u: Array) -> HostState:
+        """``n_frames`` physics steps holding ctrl = u (a plant's step): :meth:`rollout`
+        with T = 1; batched under ``vmap``."""
+        nxt = self.rollout(state, jnp.asarray(u)[..., None, :])
+        at = (slice(None),) * (state.hi.ndim - 1) + (0,)  # T = 1 follows the leading axes
+        return jax.tree_util.tree_map(lambda a: a[at], nxt)
 
     def view(self, state: HostState) -> View:
         """The :class:`~mbd.sim.engines.View` of a state (float32)."""
@@ -318,13 +286,6 @@ class NativePhysics(HostPhysics):
                 b.forward(stage=mj.mjtStage.mjSTAGE_POS)
                 body[:, T - 1] = xpos[:, self.bodies]
         return x, sens, body
-
-    def step(self, state: HostState, u: Array) -> HostState:
-        """``n_frames`` physics steps holding ctrl = u (a plant's step): :meth:`rollout`
-        with T = 1; batched under ``vmap``."""
-        nxt = self.rollout(state, jnp.asarray(u)[..., None, :])
-        at = (slice(None),) * (state.hi.ndim - 1) + (0,)  # T = 1 follows the leading axes
-        return jax.tree_util.tree_map(lambda a: a[at], nxt)
 
 
 __all__ = ["HostPhysics", "NativePhysics"]

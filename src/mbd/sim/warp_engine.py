@@ -5,15 +5,15 @@ runs its kernels on the CPU (it compiles them with LLVM on first use, then cache
 which is how this project tests it on CPU-only machines; there it is far slower than the
 native engine.
 
-Like the native engine, a control step of the whole batch is one host callback, and so is
-a whole horizon of them (a rollout of every sample, :meth:`WarpPhysics.run`): the states
-(:class:`~mbd.sim.engines.HostState`, the ``mjSTATE_FULLPHYSICS`` layout) are copied
-into ``nworld = B`` Warp worlds, stepped ``n_frames`` times with ``ctrl = u``, forward
-kinematics run, and copied back, once per control step. MuJoCo Warp computes in
-float32, so ``lo`` is always 0. The solver warm start is cleared before each control
-step so that a step is a function of its inputs alone. On a GPU the states still cross
-the host once per control step (``warp.jax_experimental`` could keep them on the device;
-not done yet).
+Like the native engine, a whole horizon of control steps of the batch (a rollout of
+every sample, :meth:`WarpPhysics.run`; a plant's step is one of them) is one host
+callback: the states (:class:`~mbd.sim.engines.HostState`, the ``mjSTATE_FULLPHYSICS``
+layout) are copied into ``nworld = B`` Warp worlds, stepped ``n_frames`` times with
+``ctrl = u``, forward kinematics run, and copied back, once per control step. MuJoCo
+Warp computes in float32, so ``lo`` is always 0. The solver warm start is cleared before
+each control step so that a step is a function of its inputs alone. On a GPU the states
+still cross the host once per control step (``warp.jax_experimental`` could keep them on
+the device; not done yet).
 """
 
 from __future__ import annotations
@@ -64,19 +64,11 @@ class WarpPhysics(HostPhysics):
             self._data[n] = self._mjw.make_data(self.model, nworld=n)
         return self._data[n]
 
-    def host_step(self, hi: np.ndarray, lo: np.ndarray, u: np.ndarray):
-        """One control step of a batch on ``B`` Warp worlds."""
-        x = join64(hi, lo).reshape(-1, self.nstate)
-        with self._lock, self._wp.ScopedDevice(self.device):
-            d = self._world_data(x.shape[0])
-            out, sens, body = self._control_step(d, x, u)
-        return self._pack(hi.shape[:-1], out, sens, body)
-
     def run(self, x0: np.ndarray, ctrl: np.ndarray):
         """T control steps of a batch in one host call, with the arrays of
-        :meth:`~mbd.sim.native.HostPhysics.run`: each step exactly as :meth:`host_step`
-        makes it (the state handed on as hi + lo), so a whole-horizon rollout equals T
-        per-step ones bitwise; on a GPU it saves T - 1 round trips through JAX."""
+        :meth:`~mbd.sim.native.HostPhysics.run`; the state is handed on between them as
+        hi + lo, so a whole-horizon rollout equals T one-step ones bitwise (on a GPU it
+        saves T - 1 round trips through JAX)."""
         n, T = ctrl.shape[:2]
         x = np.empty((n, T, self.nstate))
         sens = np.empty((n, T, self.model.nsensordata))
