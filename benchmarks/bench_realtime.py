@@ -154,16 +154,15 @@ def table(rows: list[dict]) -> str:
             + ("" if fake is None else f" (fake clock, {fake * 1e3:g} ms)")
         )  # fmt: skip
 
-    def order(k):
-        return (
-            TASKS.index(k[0]) if k[0] in TASKS else 99,
-            METHODS.index(k[1].split("+")[0].split()[0]),
-            k[1],
-        )
+    def key(r):
+        return r["task"], r["method"], label(r)
 
-    keys = sorted({(r["task"], label(r)) for r in rows}, key=order)
-    for task, method in keys:
-        rs = [r for r in rows if r["task"] == task and label(r) == method]
+    def order(k):
+        return TASKS.index(k[0]) if k[0] in TASKS else 99, METHODS.index(k[1]), k[2]
+
+    for k in sorted({key(r) for r in rows}, key=order):
+        task, _, method = k
+        rs = [r for r in rows if key(r) == k]
         fit = rs[0]["fit"]
         med = statistics.median
         out.append(

@@ -223,6 +223,16 @@ def test_the_loop_steps_down_when_replans_miss_and_records_it(pendulum):
     assert res.summary()["replan_hz"] == pytest.approx(20.0)
 
 
+def test_bad_loop_arguments_fail_in_one_line(pendulum):
+    problem, ctrl = pendulum
+    with pytest.raises(TypeError, match="lookahead must be True or False \\(got 'yes'\\)"):
+        RealtimeLoop(ctrl, SimPlant(problem), lookahead="yes")
+    with pytest.raises(ValueError, match="rate must be finite and > 0 Hz"):
+        RealtimeLoop(ctrl, SimPlant(problem), rate=0.0)
+    with pytest.raises(TypeError, match="give a Controller"):
+        RealtimeLoop([], SimPlant(problem))
+
+
 def test_rare_misses_over_one_percent_step_down_for_the_rest_of_the_run(pendulum):
     problem, _ = pendulum
     small = make_controller(problem, "mbd", mbd.MBDConfig(num_samples=16, temperature=0.1), MPC)

@@ -447,6 +447,8 @@ class RealtimeLoop:
             raise TypeError("give a Controller (mbd.mpc.make_controller) or a list of them")
         if rate is not None and not (math.isfinite(rate) and rate > 0):
             raise ValueError(f"rate must be finite and > 0 Hz (got {rate!r})")
+        if not isinstance(lookahead, bool | np.bool_):
+            raise TypeError(f"lookahead must be True or False (got {lookahead!r})")
         self.plant = plant
         self.level = len(self.budgets) - 1 if start is None else int(start)
         self._ceiling = len(self.budgets) - 1  # the largest budget the re-check may pick
