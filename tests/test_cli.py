@@ -109,6 +109,21 @@ def test_console_entry_point_runs():
     assert r.stderr.strip().startswith("mbd plan: error: --temperature: must be in [1e-30, 1e+30]")
 
 
+def test_import_mbd_and_the_cli_load_no_jax_until_a_name_is_used():
+    script = (
+        "import sys, mbd, mbd.cli.main\n"
+        "assert 'jax' not in sys.modules, 'jax imported'\n"
+        "from mbd import MBDConfig\n"
+        "assert 'jax' in sys.modules and MBDConfig is mbd.solver.MBDConfig\n"
+        "assert {'MBDConfig', 'solve', 'bbo'} <= set(dir(mbd))\n"
+        "print(mbd.__version__)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                       timeout=120)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "0.1.0"
+
+
 def test_ctrl_c_prints_one_line_exits_130_and_leaves_nothing(tmp_path):
     import signal
     import subprocess

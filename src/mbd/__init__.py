@@ -9,29 +9,28 @@ arXiv 2407.01573. The public API:
 - schedules: :func:`make_schedule` (``mbd.schedule``);
 - tasks: :func:`get_task`, :func:`list_tasks` (``mbd.tasks``).
 
-The submodules (``mbd.bbo``, ``mbd.tasks``, ``mbd.mpc``, ``mbd.baselines``, ...) load on
-first use, so ``import mbd`` then ``mbd.bbo.minimize(...)`` works without importing
-their optional dependencies up front.
+These names and the submodules (``mbd.bbo``, ``mbd.tasks``, ``mbd.mpc``,
+``mbd.baselines``, ...) load on first use, so ``import mbd`` imports neither JAX nor
+any optional dependency until they are needed.
 """
 
 import importlib
 
-from mbd.problem import Demo, Objective, Problem, Rollout, make_problem, rollout
-from mbd.schedule import Schedule, make_schedule
-from mbd.solver import (
-    ConfigError,
-    Evaluation,
-    Evaluator,
-    MBDConfig,
-    MBDResult,
-    MBDState,
-    Solver,
-    StepInfo,
-    compute_weights,
-    make_evaluator,
-    make_solver,
-    solve,
-)
+_EXPORTS = {
+    **dict.fromkeys(
+        ("Demo", "Objective", "Problem", "Rollout", "make_problem", "rollout"), "mbd.problem"
+    ),
+    **dict.fromkeys(("Schedule", "make_schedule"), "mbd.schedule"),
+    **dict.fromkeys(
+        (
+            "ConfigError", "Evaluation", "Evaluator", "MBDConfig", "MBDResult", "MBDState",
+            "Solver", "StepInfo", "compute_weights", "make_evaluator", "make_solver", "solve",
+        ),
+        "mbd.solver",
+    ),
+}  # fmt: skip
+"""The public names and their modules: ``import mbd`` imports no JAX until one is used
+(``mbd --version`` and the command line's usage errors answer without it)."""
 
 __version__ = "0.1.0"
 
@@ -57,32 +56,19 @@ _SUBMODULES = frozenset(
 
 
 def __getattr__(name: str):
-    """Loads a submodule on first access (``mbd.bbo``, ``mbd.tasks``, ...)."""
+    """Loads a public name's module, or a submodule, on first access (``mbd.MBDConfig``,
+    ``mbd.bbo``, ``mbd.tasks``, ...)."""
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value  # later accesses skip this function
+        return value
     if name in _SUBMODULES:
         return importlib.import_module(f"mbd.{name}")
     raise AttributeError(f"module 'mbd' has no attribute {name!r}")
 
 
-__all__ = [
-    "ConfigError",
-    "Demo",
-    "Evaluation",
-    "Evaluator",
-    "MBDConfig",
-    "MBDResult",
-    "MBDState",
-    "Objective",
-    "Problem",
-    "Rollout",
-    "Schedule",
-    "Solver",
-    "StepInfo",
-    "__version__",
-    "compute_weights",
-    "make_evaluator",
-    "make_problem",
-    "make_schedule",
-    "make_solver",
-    "rollout",
-    "solve",
-]
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS) | _SUBMODULES)
+
+
+__all__ = ["__version__", *_EXPORTS]
