@@ -19,10 +19,11 @@ second, latency median and p95, missed deadlines) and what the system did: for t
 dm_control tasks whether the pole (every link) was upright through the last 3 s, for
 hopper-hop whether the torso fell below 0.7 m and how far it went. A run is real time
 when its real-time factor is >= 0.99 and at most 1 % of its replans missed the deadline.
-``--lookahead``: each replan plans from the state predicted at the time it will be ready
-(:class:`mbd.mpc.RealtimeLoop`'s ``lookahead``); the rows say so (``lookahead: true``,
-the table's method ``mbd+la``). Run it alone on the machine: the figures are wall-clock
-figures.
+``--lookahead`` / ``--no-lookahead``: each replan plans from the state predicted at the
+time it will be ready (:class:`mbd.mpc.RealtimeLoop`'s ``lookahead``), or from the state
+read; by default as ``mbd mpc TASK --realtime`` does (on for hopper-hop only). The rows
+say which (``lookahead``; the table's method ``mbd+la``). Run it alone on the machine:
+the figures are wall-clock figures.
 
 ``--rate HZ`` replaces the tasks' replanning rates. ``--budget N K`` gives every method N
 samples x K updates instead of sizing it to the rate, and ``--fake-latency S`` runs the
@@ -102,11 +103,14 @@ def run_method(name: str, method: str, seeds: list[int], a) -> list[dict]:
         chosen = make(n, k)
         ladder, record = [chosen], {"num_samples": n, "iterations": k, "given": True}
     fit_seconds = time.perf_counter() - t0
+    lookahead = a.lookahead
+    if lookahead is None:
+        lookahead = bool(dict(task.mpc_defaults).get("lookahead", False))
     rows = []
     for seed in seeds:
         _, plant = problems(name, seed)
         clock = None if a.fake_latency is None else FakeClock(a.fake_latency)
-        loop = RealtimeLoop(ladder, SimPlant(plant), rate=rate, clock=clock, lookahead=a.lookahead)
+        loop = RealtimeLoop(ladder, SimPlant(plant), rate=rate, clock=clock, lookahead=lookahead)
         res = loop.run(jax.random.key(seed), a.duration)
         s = res.summary()
         metrics = task.loop_metrics(plant, res.states)
@@ -115,7 +119,7 @@ def run_method(name: str, method: str, seeds: list[int], a) -> list[dict]:
             {
                 "task": name,
                 "method": method,
-                "lookahead": a.lookahead,
+                "lookahead": lookahead,
                 "seed": seed,
                 "rate_hz": rate,
                 "fit": record,
@@ -184,7 +188,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     p.add_argument("--duration", type=float, default=10.0)
     p.add_argument("--max-samples", type=int, default=1024)
-    p.add_argument("--lookahead", action="store_true", help="plan from the predicted state")
+    p.add_argument(
+        "--lookahead",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="plan from the predicted state (default: as the task's `mbd mpc --realtime`)",
+    )
     p.add_argument("--rate", type=float, default=None, help="replans/s (default: the task's)")
     p.add_argument(
         "--budget",

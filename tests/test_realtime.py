@@ -381,6 +381,18 @@ def test_realtime_options_are_checked_in_one_line(args, message, capsys):
     assert len(err) == 1 and err[0].startswith(message)
 
 
+def test_hopper_hop_plans_from_the_predicted_state_by_default(tmp_path):
+    from mbd.cli.mpc import parse
+
+    # the task's default, which a run without --realtime does not trip over
+    _, opts = parse(["hopper-hop", "--out", str(tmp_path / "a")])
+    assert opts.lookahead and not opts.realtime
+    _, opts = parse(["hopper-hop", "--realtime", "--no-lookahead", "--out", str(tmp_path / "b")])
+    assert not opts.lookahead
+    _, opts = parse(["pendulum", "--realtime", "--out", str(tmp_path / "c")])
+    assert not opts.lookahead
+
+
 @pytest.mark.slow
 def test_ctrl_c_on_the_command_stops_it_in_one_line_with_nothing_half_written(tmp_path):
     out = tmp_path / "rt"
@@ -454,19 +466,45 @@ def test_hopper_hop_pays_nothing_for_a_fall_and_metrics_see_it():
     view = problem.step.physics.view
     x1, r = problem.call_step(x0, jnp.zeros(3))
     z, pitch = float(view(x1).body_pos[0, 2]), float(view(x1).qpos[2])
+    rate = float(view(x1).qvel[2])
     assert z > 0.8 and abs(pitch) < 0.2
     vx = (float(view(x1).body_pos[0, 0]) - float(view(x0).body_pos[0, 0])) / 0.04
-    assert float(r) == pytest.approx(1.0 + min(vx, 1.0), abs=1e-5)
-    # a fallen torso (lowered through the floor, as this model lets it) earns 0
+    # alive 2 - |vx - 0.5|, less pitch^2, 0.05 pitch rate^2 and 10 (z - 1.25)^2
+    posture = pitch**2 + 0.05 * rate**2
+    want = 2.0 - abs(vx - 0.5) - posture - 10.0 * (z - 1.25) ** 2
+    assert float(r) == pytest.approx(want, abs=1e-5)
+    # a fallen torso (lowered through the floor, as this model lets it) earns no alive
+    # or speed term and pays for its height error: 10 (0.5 - 1.25)^2
     fallen = x1._replace(body_pos=x1.body_pos.at[0, 2].set(0.5))
     r_fall = problem.step.reward(view(x0), jnp.zeros(3), view(fallen))
-    assert float(r_fall) == 0.0
+    assert float(r_fall) == pytest.approx(-posture - 10.0 * 0.75**2, abs=1e-5)
     # the loop metrics read height, fall and progress from the states
     states = jax.tree_util.tree_map(lambda a, b: jnp.stack([a, b]), x1, fallen)
     m = mujoco_tasks.loop_metrics("hopper-hop", problem, states)
     assert m["fell"] and m["torso_height_min"] == pytest.approx(0.5)
     assert m["torso_height_end"] == pytest.approx(0.5)
     assert m["forward_progress"] == pytest.approx(vx * 0.04, abs=1e-5)
+
+
+def test_hopper_foot_clearance_and_gait_by_hand():
+    from mbd.sim import engines
+    from mbd.tasks import mujoco_tasks
+
+    m = engines.compile_model(mujoco_tasks.TASKS["hopper-hop"].xml())
+    # hopper.xml at qpos 0: the foot capsule (radius 0.06) lies level at z 0.1, so its
+    # lowest point is 0.04 m up; it spans 0.13 m behind and 0.26 m ahead of the ankle
+    # (at the capsule's height), so turning the ankle by -0.3 or 0.3 rad lowers its
+    # lowest point by 0.26 sin 0.3 (toe) or 0.13 sin 0.3 (heel)
+    q = np.zeros((3, 6))
+    q[1, 5], q[2, 5] = -0.3, 0.3
+    want = [0.04, 0.04 - 0.26 * np.sin(0.3), 0.04 - 0.13 * np.sin(0.3)]
+    np.testing.assert_allclose(mujoco_tasks.foot_clearance(m, q), want, atol=1e-9)
+    # floor (rootz -0.05: 1 cm into it), flight (rootz 0.3), flight, floor, flight
+    z = np.array([-0.05, 0.3, 0.3, -0.05, 0.3])
+    q = np.zeros((5, 6))
+    q[:, 1] = z
+    g = mujoco_tasks.hop_gait(m, q)
+    assert g == {"airborne_fraction": 0.6, "takeoffs": 2, "foot_clearance_max": pytest.approx(0.34)}
 
 
 def test_run_realtime_and_a_problem_without_dt(pendulum):

@@ -105,7 +105,8 @@ class MPCOptions:
     lookahead: bool = False
     """--realtime: plan from where the plant will be when the plan is ready (the state
     read, stepped on the model through the replan's expected latency) instead of from
-    where it was read"""
+    where it was read; default on for hopper-hop, whose plant moves too far in a replan's
+    time to plan from where it was)"""
     parallel: Annotated[ParallelConfig, tyro.conf.OmitArgPrefixes] = dataclasses.field(
         default_factory=ParallelConfig
     )
@@ -173,7 +174,7 @@ def _check(opts: MPCOptions, task) -> None:
     if opts.rate is not None and not (math.isfinite(opts.rate) and opts.rate > 0):
         raise CLIError("--rate", f"must be a number of replans per second > 0 (got {opts.rate})")
     if not opts.realtime:
-        default = MPCOptions()
+        default = MPCOptions(**dict(task.mpc_defaults))
         for name in ("duration", "rate", "lookahead", "view", "port"):
             if getattr(opts, name) != getattr(default, name):
                 raise CLIError(f"--{name}", "applies to --realtime runs only")

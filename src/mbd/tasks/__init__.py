@@ -188,15 +188,16 @@ def _register_robots() -> None:
     register_task(
         TaskSpec(
             name="hopper-hop",
-            summary="hopper hopping forward without falling: 1 + min(vx, 1) per step while "
-            "the torso is up and upright, 0 after a fall (MuJoCo; for mbd mpc)",
+            summary="hopper hopping forward at 0.5 m/s without falling: 2 - |vx - 0.5| per "
+            "step while the torso is up and upright, 0 after a fall, less its pitch, pitch "
+            "rate and height error (MuJoCo; for mbd mpc)",
             make=functools.partial(mujoco_tasks.make, "hopper-hop"),
             config=MBDConfig(num_samples=128, num_steps=50, temperature=0.1),
             horizon=20,
             render=robots.render,
             engines=("auto", *ENGINES),
             loop_metrics=functools.partial(mujoco_tasks.loop_metrics, "hopper-hop"),
-            mpc_defaults=(("knots", 5), ("spline", "cubic")),
+            mpc_defaults=(("knots", 5), ("spline", "cubic"), ("lookahead", True)),
         )
     )
 
