@@ -13,6 +13,15 @@ angles perturbed uniformly by +-``jitter`` rad (seeds 0 .. ``--seeds`` - 1), app
 period for ``--seconds``, and counts as held if it stayed upright (every link within
 0.3 rad, the benchmark's criterion). Printed per control period and jitter: the runs
 held by the best of the weightings (and which), and by the worst.
+
+``--mpc N K`` then asks MBD the same, with the same starts and criterion: MBD-MPC of N
+samples x K updates replanning at every 0.05 s control step on the plant's own model
+(RK4; the task's planner uses Euler), horizon ``--horizon``, on
+:class:`mbd.mpc.FakeClock` with no latency (each plan is applied the moment its state was
+read), the task's noise level (``--noise-level`` for another):
+
+    python benchmarks/bench_acrobot_balance.py --periods 5 --jitters 0.02 --seeds 5 \
+        --mpc 256 2      # about 4 min
 """
 
 from __future__ import annotations
@@ -59,6 +68,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--jitters", nargs="+", type=float, default=[0.02, 0.05, 0.1])
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--seconds", type=float, default=8.0)
+    p.add_argument("--mpc", nargs=2, type=int, default=None, metavar=("N", "K"))
+    p.add_argument("--horizon", type=int, default=30, help="--mpc: control steps")
+    p.add_argument("--noise-level", type=float, default=None, help="--mpc: (task's: 0.5)")
     a = p.parse_args(argv)
     m = mujoco.MjModel.from_xml_path(str(model_file("acrobot.xml")))
     d = mujoco.MjData(m)
@@ -80,6 +92,46 @@ def main(argv: list[str] | None = None) -> None:
                 f"{a.seeds} at best (q {weights[best][0]:g}, r {weights[best][1]:g}), "
                 f"{min(held)} at worst"
             )
+    if a.mpc is not None:
+        level = "the task's" if a.noise_level is None else f"{a.noise_level:g}"
+        print(f"MBD-MPC {a.mpc[0]} x {a.mpc[1]}, horizon {a.horizon}, noise level {level}, "
+              "no latency:")  # fmt: skip
+        for jitter in a.jitters:
+            print(f"  start within +-{jitter} rad of upright, at rest: held {mpc_held(jitter, a)}"
+                  f" of {a.seeds}", flush=True)  # fmt: skip
+
+
+def mpc_held(jitter: float, a) -> int:
+    """Runs of ``a.seeds`` starts that MBD-MPC (``a.mpc``) kept upright for ``a.seconds``,
+    replanning at every control step with no latency on the plant's own model."""
+    import jax
+
+    import mbd
+    from mbd.mpc import FakeClock, MPCConfig, RealtimeLoop, SimPlant, make_controller
+    from mbd.sim.engines import compile_model, make_mujoco_problem
+    from mbd.tasks import dmc, get_task
+
+    level = a.noise_level
+    if level is None:
+        level = dict(get_task("dmc-acrobot").mpc_defaults)["noise_level"]
+    n, k = a.mpc
+    ctrl, held = None, 0
+    for seed in range(a.seeds):
+        q0 = np.random.default_rng(seed).uniform(-jitter, jitter, 2)
+        problem = make_mujoco_problem(
+            compile_model(dmc.model_file("acrobot.xml")), dmc._acrobot_reward, a.horizon,
+            n_frames=dmc.N_FRAMES, init_qpos=q0, name="acrobot-hold",
+        )  # fmt: skip
+        if ctrl is None:
+            ctrl = make_controller(
+                problem, "mbd", mbd.MBDConfig(num_samples=n, temperature=0.1),
+                MPCConfig(iterations=k, warmup_iterations=30, noise_level=level),
+            )  # fmt: skip
+        loop = RealtimeLoop(ctrl, SimPlant(problem), rate=1 / problem.dt, clock=FakeClock(0.0))
+        res = loop.run(jax.random.key(seed), a.seconds)
+        qpos = np.asarray(problem.step.physics.view(res.states).qpos)
+        held += bool(dmc.upright("dmc-acrobot", qpos).all())
+    return held
 
 
 def held_runs(m, d, K, jitter, frames, period, a, upright_cos) -> int:
