@@ -382,6 +382,7 @@ def test_realtime_options_are_checked_in_one_line(args, message, capsys):
 
 
 def test_hopper_hop_plans_from_the_predicted_state_by_default(tmp_path):
+    from mbd.cli.common import CLIError
     from mbd.cli.mpc import parse
 
     # the task's default, which a run without --realtime does not trip over
@@ -391,6 +392,8 @@ def test_hopper_hop_plans_from_the_predicted_state_by_default(tmp_path):
     assert not opts.lookahead
     _, opts = parse(["pendulum", "--realtime", "--out", str(tmp_path / "c")])
     assert not opts.lookahead
+    with pytest.raises(CLIError, match=r"^--no-lookahead: applies to --realtime runs only"):
+        parse(["hopper-hop", "--no-lookahead", "--out", str(tmp_path / "d")])
 
 
 @pytest.mark.slow

@@ -176,8 +176,10 @@ def _check(opts: MPCOptions, task) -> None:
     if not opts.realtime:
         default = MPCOptions(**dict(task.mpc_defaults))
         for name in ("duration", "rate", "lookahead", "view", "port"):
-            if getattr(opts, name) != getattr(default, name):
-                raise CLIError(f"--{name}", "applies to --realtime runs only")
+            value = getattr(opts, name)
+            if value != getattr(default, name):
+                spelled = f"--no-{name}" if value is False else f"--{name}"  # a flag turned off
+                raise CLIError(spelled, "applies to --realtime runs only")
     if opts.port is not None:
         if not opts.view:
             raise CLIError("--port", "is the --view page's port: give --view too")
