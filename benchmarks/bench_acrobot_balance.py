@@ -21,7 +21,7 @@ samples x K updates replanning at every 0.05 s control step on the plant's own m
 read), the task's noise level (``--noise-level`` for another):
 
     python benchmarks/bench_acrobot_balance.py --periods 5 --jitters 0.02 --seeds 5 \
-        --mpc 256 2      # about 4 min
+        --mpc 256 2      # about 3 min
 """
 
 from __future__ import annotations

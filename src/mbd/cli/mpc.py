@@ -106,7 +106,7 @@ class MPCOptions:
     """--realtime: plan from where the plant will be when the plan is ready (the state
     read, stepped on the model through the replan's expected latency) instead of from
     where it was read; default on for hopper-hop, whose plant moves too far in a replan's
-    time to plan from where it was)"""
+    time to plan from where it was"""
     parallel: Annotated[ParallelConfig, tyro.conf.OmitArgPrefixes] = dataclasses.field(
         default_factory=ParallelConfig
     )
@@ -270,7 +270,9 @@ def _fall_note(name: str, metrics: dict, quiet: bool) -> None:
 
     if quiet or not metrics.get("fell"):
         return
-    better = " (`mbd mpc hopper-hop` pays only while upright)" if name == "hopper" else ""
+    better = ""
+    if name == "hopper":
+        better = " (`mbd mpc hopper-hop` pays its alive and speed terms only while upright)"
     print(
         f"mbd mpc: note: the robot fell (torso down to {metrics['torso_height_min']:.2f} m); "
         f"the return counts what {name}'s reward pays after the fall{better}",

@@ -31,6 +31,7 @@ minus 0.1 |u|^2 (halfcheetah), plus 1 minus 0.5 |u|^2 (ant).
 from __future__ import annotations
 
 import dataclasses
+import types
 from collections.abc import Callable
 from typing import Any
 from xml.etree import ElementTree
@@ -69,10 +70,11 @@ def _hopper_like(target_z: float) -> Callable:
 HOP_SPEED = 0.5
 """hopper-hop: the forward speed (m/s) its reward asks for."""
 HOP_HEIGHT = 1.25
-"""hopper-hop: the torso height (m) its reward pulls towards (the model's standing
-height)."""
-HOP_WEIGHTS = {"alive": 2.0, "speed": 1.0, "pitch": 1.0, "pitch_rate": 0.05, "height": 10.0,
-               "control": 1e-3}  # fmt: skip
+"""hopper-hop: the torso height (m) its reward pulls towards (the model's initial pose,
+its foot 4 cm above the floor; standing, the torso settles near 1.20 m)."""
+HOP_WEIGHTS = types.MappingProxyType(
+    {"alive": 2.0, "speed": 1.0, "pitch": 1.0, "pitch_rate": 0.05, "height": 10.0, "control": 1e-3}
+)
 """hopper-hop's reward terms (see :func:`_hop_reward`)."""
 
 
@@ -277,8 +279,8 @@ step counts as in flight (resting contact sinks the foot a few mm into the floor
 
 
 def foot_clearance(model, qpos: np.ndarray) -> np.ndarray:
-    """The height above z = 0 of the lowest point of the geoms that collide, outside the
-    world body (a legged model's feet; for Brax's ``hopper.xml`` its one foot), per state.
+    """The height above z = 0 of the lowest point of the geoms with a nonzero ``contype``
+    outside the world body (for Brax's ``hopper.xml``, its one foot), per state.
 
     Args:
         model: the ``mujoco.MjModel``; its colliding non-world geoms are capsules or
@@ -313,7 +315,9 @@ def foot_clearance(model, qpos: np.ndarray) -> np.ndarray:
 def hop_gait(model, qpos: np.ndarray) -> dict:
     """Whether a hopper hopped: the fraction of control steps with its foot off the floor
     (above :data:`HOP_CLEARANCE`), the take-offs (floor to flight) and the foot's highest
-    lowest point.
+    lowest point. Read once per control step (0.04 s): a flight shorter than that can be
+    missed, and the first steps, before the foot (4 cm up at the start) lands, count as
+    flight.
 
     Args:
         model: the ``mujoco.MjModel``.
