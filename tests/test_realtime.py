@@ -461,7 +461,7 @@ def test_dm_control_tasks_plan_on_euler_and_the_plant_is_dm_controls_rk4():
     assert up.tolist() == [True, False, False]
 
 
-def test_hopper_hop_pays_nothing_for_a_fall_and_metrics_see_it():
+def test_hopper_hop_pays_no_alive_or_speed_term_after_a_fall_and_metrics_see_it():
     from mbd.tasks import get_task, mujoco_tasks
 
     problem = get_task("hopper-hop").make(horizon=3, seed=0, engine="mujoco")
