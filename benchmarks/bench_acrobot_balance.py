@@ -72,6 +72,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--horizon", type=int, default=30, help="--mpc: control steps")
     p.add_argument("--noise-level", type=float, default=None, help="--mpc: (task's: 0.5)")
     a = p.parse_args(argv)
+    if a.seeds < 1 or not a.seconds > 0 or min(a.periods) < 1:
+        p.error("--seeds and --periods must be >= 1 and --seconds > 0")
+    if a.mpc is not None and (min(a.mpc) < 1 or a.horizon < 1):
+        p.error(f"--mpc N K and --horizon must be >= 1 (got {a.mpc[0]} {a.mpc[1]}, {a.horizon})")
+    if a.noise_level is not None and not 0 < a.noise_level <= 1:
+        p.error(f"--noise-level must be in (0, 1] (got {a.noise_level})")
     m = mujoco.MjModel.from_xml_path(str(model_file("acrobot.xml")))
     d = mujoco.MjData(m)
     weights = [(q, r) for q in (1.0, 10.0, 100.0) for r in (0.01, 1.0, 10.0, 100.0, 1000.0)]

@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import statistics
 import sys
 import time
@@ -213,6 +214,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", type=Path, default=None, help="folder for runs.jsonl and table.md")
     p.add_argument("--table-only", action="store_true", help="only print --out's table")
     a = p.parse_args(argv)
+    if not a.duration > 0:
+        p.error(f"--duration must be > 0 seconds (got {a.duration})")
+    if a.rate is not None and not (math.isfinite(a.rate) and a.rate > 0):
+        p.error(f"--rate must be a number of replans per second > 0 (got {a.rate})")
+    if a.budget is not None and min(a.budget) < 1:
+        p.error(f"--budget N K: both must be >= 1 (got {a.budget[0]} {a.budget[1]})")
+    if a.fake_latency is not None and not (math.isfinite(a.fake_latency) and a.fake_latency >= 0):
+        p.error(f"--fake-latency must be a number of seconds >= 0 (got {a.fake_latency})")
     rows: list[dict] = []
     log = None if a.out is None else a.out / "runs.jsonl"
     if a.table_only:

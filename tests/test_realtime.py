@@ -573,3 +573,34 @@ def test_a_realtime_run_too_short_to_measure_says_n_a(tmp_path, capsys):
     err = capsys.readouterr().err
     if s["replan_hz"] is None:
         assert "n/a replans/s" in err
+
+
+def _benchmark(name: str):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "message"),
+    [
+        ("bench_realtime", ["--rate", "0"], "--rate must be a number of replans per second > 0"),
+        ("bench_realtime", ["--budget", "0", "2"], "--budget N K: both must be >= 1"),
+        ("bench_realtime", ["--fake-latency", "-1"], "--fake-latency must be a number of seconds"),
+        ("bench_realtime", ["--duration", "0"], "--duration must be > 0 seconds"),
+        ("bench_acrobot_balance", ["--mpc", "0", "2"], "--mpc N K and --horizon must be >= 1"),
+        ("bench_acrobot_balance", ["--noise-level", "2"], "--noise-level must be in (0, 1]"),
+        ("bench_acrobot_balance", ["--seeds", "0"], "--seeds and --periods must be >= 1"),
+    ],
+)
+def test_realtime_benchmarks_refuse_bad_values_in_one_line(name, args, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        _benchmark(name).main(args)
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert message in err[-1]

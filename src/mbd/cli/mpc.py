@@ -166,15 +166,14 @@ def configs(opts: MPCOptions) -> tuple[Any, Any]:
     return config, mpc
 
 
-def _check(opts: MPCOptions, task) -> None:
+def _check(opts: MPCOptions, task, default: MPCOptions) -> None:
     if opts.steps < 1:
         raise CLIError("--steps", f"must be an integer >= 1 (got {opts.steps})")
     if opts.duration is not None and not (math.isfinite(opts.duration) and opts.duration > 0):
         raise CLIError("--duration", f"must be a number of seconds > 0 (got {opts.duration})")
     if opts.rate is not None and not (math.isfinite(opts.rate) and opts.rate > 0):
         raise CLIError("--rate", f"must be a number of replans per second > 0 (got {opts.rate})")
-    if not opts.realtime:
-        default = MPCOptions(**dict(task.mpc_defaults))
+    if not opts.realtime:  # options left at the task's defaults pass
         for name in ("duration", "rate", "lookahead", "view", "port"):
             value = getattr(opts, name)
             if value != getattr(default, name):
@@ -222,7 +221,7 @@ def parse(argv: list[str]) -> tuple[str, MPCOptions]:
     if not given and opts.knots is not None and opts.knots > opts.horizon:
         # the task's default knots on a horizon shorter than them: one knot per step
         opts = dataclasses.replace(opts, knots=opts.horizon)
-    _check(opts, task)
+    _check(opts, task, default)
     if opts.out is None:
         opts = dataclasses.replace(opts, out=fresh_out_dir(Path("runs") / default_name(name, opts)))
     check_out_dir(opts.out)
